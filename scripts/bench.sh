@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmarks stockd against the raw-PostgreSQL baseline on the same server, in one invocation.
+#
+# Starts a durable throwaway PostgreSQL (fsync and synchronous_commit on), a release build of
+# stockd on it, loads SKUS source items through the API, runs the availability scenario, then runs
+# the pgbench baseline script read_batch50 (../shared/bench) against a copy of its schema on the
+# same server, and prints both with their ratio.
+#
+#   SKUS=100000 BATCH=50 CLIENTS=16 DURATION=20 scripts/bench.sh
+#   BENCH_DIR=path/to/pgbench/scripts (default ../shared/bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SKUS=${SKUS:-100000}
+BATCH=${BATCH:-50}
+CLIENTS=${CLIENTS:-16}
+DURATION=${DURATION:-20}
+BENCH_DIR=${BENCH_DIR:-../shared/bench}
+
+cargo build --release --quiet --bin stockd --bin stockd-bench
+# shellcheck source=scripts/lib/throwaway-postgres.sh
+. scripts/lib/throwaway-postgres.sh
+stockd_pg_start stockd
+addr="127.0.0.1:$(STOCKD_PG_PORT=50151 stockd_pg_free_port)"
+
+STOCKD_GRPC_ADDR=$addr STOCKD_DB_MAX_CONNECTIONS=${POOL:-16} RUST_LOG=warn \
+  target/release/stockd serve &
+stockd_pid=$!
+trap 'kill "$stockd_pid" 2>/dev/null || true; wait "$stockd_pid" 2>/dev/null || true; stockd_pg_stop' EXIT
+for _ in $(seq 1 100); do
+  target/release/stockd health-check --addr "http://$addr" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "# $(date -u +%FT%TZ) nproc=$(nproc) skus=$SKUS batch=$BATCH clients=$CLIENTS duration=${DURATION}s"
+target/release/stockd-bench --addr "http://$addr" load --skus "$SKUS"
+stockd_line=$(target/release/stockd-bench --addr "http://$addr" availability \
+  --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" --duration "$DURATION")
+echo "$stockd_line"
+
+# Baseline: the same server, a database of the pgbench schema, the same clients and duration.
+pg_url_base=${DATABASE_URL%/*}
+"$STOCKD_PG_BIN/psql" -X -q "$pg_url_base/postgres" -c "CREATE DATABASE baseline" >/dev/null
+"$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$pg_url_base/baseline" -f "$BENCH_DIR/setup.sql" >/dev/null
+baseline=$("$STOCKD_PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" \
+  -f "$BENCH_DIR/read_batch50.sql" "$pg_url_base/baseline" 2>&1)
+tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$baseline")
+lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$baseline")
+echo "scenario=baseline_read_batch50 clients=$CLIENTS tps=$tps skus_per_s=$(awk -v t="$tps" 'BEGIN{printf "%.1f", t*50}') lat_avg_ms=$lat"
+units=$(sed -n 's/.*units_per_s=\([0-9.]*\).*/\1/p' <<<"$stockd_line")
+awk -v a="$units" -v b="$tps" 'BEGIN{printf "ratio skus_per_s stockd/raw = %.2f\n", a/(b*50)}'

@@ -1,0 +1,31 @@
+//! The pure domain core: catalogue types and the rules of DOMAIN §2–3. No I/O, no framework types.
+
+pub mod error;
+pub mod ids;
+pub mod messages;
+pub mod plan;
+pub mod quantity;
+pub mod salable;
+pub mod settings;
+pub mod settings_patch;
+pub mod source;
+pub mod source_item;
+pub mod stock;
+
+#[cfg(test)]
+mod salable_tests;
+
+pub use error::ValidationError;
+pub use ids::{ChannelField, SalesChannel, Sku, SourceCode, StockId};
+pub use messages::{MessageCode, Violation};
+pub use plan::{PlanLine, fulfilment_plan};
+pub use quantity::Quantity;
+pub use salable::{
+    Contribution, QuantityCheck, Restock, SalableQuantity, StockSku, check_quantity, contribution,
+    salable_quantity,
+};
+pub use settings::{
+    BackorderMode, EffectiveItemSettings, EffectiveProductSettings, GlobalSettings,
+    ProductSettings, SettingField, SettingLevel, SourceItemSettings, validate_global,
+};
+pub use source_item::{LinkedSourceItem, SourceItem, SourceItemStatus};

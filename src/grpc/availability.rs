@@ -1,0 +1,94 @@
+//! AvailabilityService: the storefront's read path.
+
+use tonic::{Request, Response, Status};
+
+use super::{
+    convert::{
+        availability::{line_check_to_pb, salable_to_pb},
+        batch_size, finish, no_duplicates, positive_quantity, qty, scope, sku,
+    },
+    pb::{self, availability_service_server::AvailabilityService},
+};
+use crate::{repo::Repo, validation::Violations};
+
+/// gRPC face of salable quantity and quantity checks.
+#[derive(Debug, Clone)]
+pub(crate) struct AvailabilityApi {
+    pub(crate) repo: Repo,
+}
+
+#[tonic::async_trait]
+impl AvailabilityService for AvailabilityApi {
+    async fn get_salable_quantities(
+        &self,
+        request: Request<pb::GetSalableQuantitiesRequest>,
+    ) -> Result<Response<pb::GetSalableQuantitiesResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let scope = scope(&mut v, "scope", req.scope.as_ref());
+        batch_size(&mut v, "skus", req.skus.len());
+        no_duplicates(
+            &mut v,
+            req.skus
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("skus[{i}]"), s)),
+        );
+        let skus: Vec<_> = req
+            .skus
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| sku(&mut v, &format!("skus[{i}]"), s))
+            .collect();
+        let scope = finish(v, scope)?;
+        let stock = self.repo.resolve_stock(&scope).await?;
+        let salable = self.repo.salable_quantities(stock, &skus).await?;
+        Ok(Response::new(pb::GetSalableQuantitiesResponse {
+            stock_id: stock.get(),
+            items: skus
+                .iter()
+                .zip(salable)
+                .map(|(sku, s)| salable_to_pb(sku, s))
+                .collect(),
+        }))
+    }
+
+    async fn check_quantities(
+        &self,
+        request: Request<pb::CheckQuantitiesRequest>,
+    ) -> Result<Response<pb::CheckQuantitiesResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let scope = scope(&mut v, "scope", req.scope.as_ref());
+        batch_size(&mut v, "lines", req.lines.len());
+        no_duplicates(
+            &mut v,
+            req.lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (format!("lines[{i}].sku"), &l.sku)),
+        );
+        let lines: Vec<_> = req
+            .lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let sku = sku(&mut v, &format!("lines[{i}].sku"), &line.sku);
+                let quantity =
+                    positive_quantity(&mut v, &format!("lines[{i}].quantity"), &line.quantity);
+                Some((sku?, quantity?))
+            })
+            .collect();
+        let scope = finish(v, scope)?;
+        let stock = self.repo.resolve_stock(&scope).await?;
+        let checks = self.repo.check_quantities(stock, &lines).await?;
+        Ok(Response::new(pb::CheckQuantitiesResponse {
+            stock_id: stock.get(),
+            lines: lines
+                .iter()
+                .zip(checks)
+                .map(|((sku, quantity), check)| line_check_to_pb(sku, qty(*quantity), check))
+                .collect(),
+        }))
+    }
+}

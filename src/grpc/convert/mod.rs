@@ -1,0 +1,148 @@
+//! The only place raw protobuf values become domain types (and back). Parsing collects every
+//! bad field into `Violations`, so a caller learns all its mistakes in one answer.
+
+pub(crate) mod availability;
+pub(crate) mod catalogue;
+pub(crate) mod settings;
+
+use std::collections::HashSet;
+use std::hash::Hash;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::pb;
+use crate::{
+    domain::{Quantity, SalesChannel, Sku, SourceCode, StockId},
+    repo::availability::StockScope,
+    validation::Violations,
+};
+
+/// Most items, SKUs or lines one call may carry.
+pub(crate) const MAX_BATCH: usize = 1000;
+
+/// The parsed request, or INVALID_ARGUMENT listing every violation recorded on the way.
+pub(crate) fn finish<T>(v: Violations, value: Option<T>) -> Result<T, tonic::Status> {
+    v.require(value).map_err(super::status::invalid_argument)
+}
+
+/// Checks a batch is neither empty nor over [`MAX_BATCH`].
+pub(crate) fn batch_size(v: &mut Violations, field: &str, len: usize) {
+    if len == 0 {
+        v.add(field, "must not be empty");
+    } else if len > MAX_BATCH {
+        v.add(field, format!("must have at most {MAX_BATCH} entries"));
+    }
+}
+
+/// Reports every entry whose key was already seen earlier in the batch.
+pub(crate) fn no_duplicates<K: Eq + Hash>(
+    v: &mut Violations,
+    keys: impl IntoIterator<Item = (String, K)>,
+) {
+    let mut seen = HashSet::new();
+    for (field, key) in keys {
+        if !seen.insert(key) {
+            v.add(field, "appears more than once in this request");
+        }
+    }
+}
+
+/// Parses a SKU.
+pub(crate) fn sku(v: &mut Violations, field: &str, value: &str) -> Option<Sku> {
+    v.check(field, Sku::parse(value))
+}
+
+/// Parses a source code.
+pub(crate) fn source_code(v: &mut Violations, field: &str, value: &str) -> Option<SourceCode> {
+    v.check(field, SourceCode::parse(value))
+}
+
+/// Parses a stock id.
+pub(crate) fn stock_id(v: &mut Violations, field: &str, value: i32) -> Option<StockId> {
+    v.check(field, StockId::new(i64::from(value)))
+}
+
+/// Parses a decimal quantity of any sign.
+pub(crate) fn quantity(v: &mut Violations, field: &str, value: &str) -> Option<Quantity> {
+    v.check(field, Quantity::parse(value))
+}
+
+/// Parses a quantity that must be greater than zero.
+pub(crate) fn positive_quantity(v: &mut Violations, field: &str, value: &str) -> Option<Quantity> {
+    v.check(field, Quantity::parse(value).and_then(Quantity::positive))
+}
+
+/// Parses a quantity that must not be negative.
+pub(crate) fn non_negative_quantity(
+    v: &mut Violations,
+    field: &str,
+    value: &str,
+) -> Option<Quantity> {
+    v.check(
+        field,
+        Quantity::parse(value).and_then(Quantity::non_negative),
+    )
+}
+
+/// Parses an ISO date.
+pub(crate) fn date(v: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
+    v.check(
+        field,
+        NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| "must be a date like 2026-12-01"),
+    )
+}
+
+/// Parses a sales channel.
+pub(crate) fn sales_channel(
+    v: &mut Violations,
+    field: &str,
+    channel: &pb::SalesChannel,
+) -> Option<SalesChannel> {
+    match SalesChannel::parse(&channel.r#type, &channel.code) {
+        Ok(parsed) => Some(parsed),
+        Err((part, error)) => {
+            let name = match part {
+                crate::domain::ChannelField::Kind => "type",
+                crate::domain::ChannelField::Code => "code",
+            };
+            v.add(format!("{field}.{name}"), error);
+            None
+        }
+    }
+}
+
+/// Parses which stock a question is about.
+pub(crate) fn scope(
+    v: &mut Violations,
+    field: &str,
+    scope: Option<&pb::StockScope>,
+) -> Option<StockScope> {
+    match scope.and_then(|s| s.scope.as_ref()) {
+        Some(pb::stock_scope::Scope::StockId(id)) => {
+            stock_id(v, &format!("{field}.stock_id"), *id).map(StockScope::Stock)
+        }
+        Some(pb::stock_scope::Scope::SalesChannel(channel)) => {
+            sales_channel(v, &format!("{field}.sales_channel"), channel).map(StockScope::Channel)
+        }
+        None => {
+            v.add(field, "must name a stock_id or a sales_channel");
+            None
+        }
+    }
+}
+
+/// Formats a decimal for the wire: normalised, at most 4 places.
+pub(crate) fn decimal(value: Decimal) -> String {
+    value.round_dp(Quantity::SCALE).normalize().to_string()
+}
+
+/// Formats a quantity for the wire.
+pub(crate) fn qty(value: Quantity) -> String {
+    decimal(value.get())
+}
+
+/// Formats a date for the wire.
+pub(crate) fn iso_date(value: NaiveDate) -> String {
+    value.format("%Y-%m-%d").to_string()
+}

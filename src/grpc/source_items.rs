@@ -1,0 +1,141 @@
+//! SourceItemService: convert, call the repository, convert back.
+
+use tonic::{Request, Response, Status};
+
+use super::{
+    convert::{
+        batch_size,
+        catalogue::{source_item_to_pb, source_item_write},
+        finish, no_duplicates, sku, source_code,
+    },
+    paging::{next_token, page_request},
+    pb::{self, source_item_service_server::SourceItemService},
+};
+use crate::{
+    domain::SourceItem,
+    repo::{Repo, source_items::SourceItemFilter},
+    validation::Violations,
+};
+
+/// gRPC face of the source items in the repository.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceItemApi {
+    pub(crate) repo: Repo,
+}
+
+#[tonic::async_trait]
+impl SourceItemService for SourceItemApi {
+    async fn upsert_source_items(
+        &self,
+        request: Request<pb::UpsertSourceItemsRequest>,
+    ) -> Result<Response<pb::UpsertSourceItemsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        batch_size(&mut v, "items", req.items.len());
+        no_duplicates(
+            &mut v,
+            req.items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (format!("items[{i}]"), (&item.source_code, &item.sku))),
+        );
+        let items: Vec<_> = req
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| source_item_write(&mut v, i, item))
+            .collect();
+        let items = finish(v, Some(items))?;
+        let stored = self.repo.upsert_source_items(&items).await?;
+        Ok(Response::new(pb::UpsertSourceItemsResponse {
+            items: stored.into_iter().map(source_item_to_pb).collect(),
+        }))
+    }
+
+    async fn delete_source_items(
+        &self,
+        request: Request<pb::DeleteSourceItemsRequest>,
+    ) -> Result<Response<pb::DeleteSourceItemsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        batch_size(&mut v, "keys", req.keys.len());
+        no_duplicates(
+            &mut v,
+            req.keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (format!("keys[{i}]"), (&k.source_code, &k.sku))),
+        );
+        let keys: Vec<_> = req
+            .keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| {
+                let source = source_code(&mut v, &format!("keys[{i}].source_code"), &k.source_code);
+                let sku = sku(&mut v, &format!("keys[{i}].sku"), &k.sku);
+                Some((source?, sku?))
+            })
+            .collect();
+        let keys = finish(v, Some(keys))?;
+        let deleted = self.repo.delete_source_items(&keys).await?;
+        Ok(Response::new(pb::DeleteSourceItemsResponse {
+            deleted: u32::try_from(deleted).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn get_source_item(
+        &self,
+        request: Request<pb::GetSourceItemRequest>,
+    ) -> Result<Response<pb::SourceItem>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let source = source_code(&mut v, "source_code", &req.source_code);
+        let sku = sku(&mut v, "sku", &req.sku);
+        let (source, sku) = finish(v, source.zip(sku))?;
+        let item = self.repo.get_source_item(&source, &sku).await?;
+        Ok(Response::new(source_item_to_pb(item)))
+    }
+
+    async fn list_source_items(
+        &self,
+        request: Request<pb::ListSourceItemsRequest>,
+    ) -> Result<Response<pb::ListSourceItemsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let filter = match &req.filter {
+            Some(pb::list_source_items_request::Filter::Sku(s)) => {
+                sku(&mut v, "sku", s).map(SourceItemFilter::Sku)
+            }
+            Some(pb::list_source_items_request::Filter::SourceCode(c)) => {
+                source_code(&mut v, "source_code", c).map(SourceItemFilter::Source)
+            }
+            None => {
+                v.add("filter", "must give a sku or a source_code");
+                None
+            }
+        };
+        let kind = match filter {
+            Some(SourceItemFilter::Sku(_)) => "items-by-sku",
+            _ => "items-by-source",
+        };
+        let page = page_request(&mut v, req.page_size, &req.page_token, kind);
+        let (filter, page) = finish(v, filter.zip(page))?;
+        let items = self
+            .repo
+            .list_source_items(&filter, page.after.as_deref(), page.size)
+            .await?;
+        let last = items.last().map(|item| page_key(&filter, item));
+        let next_page_token = next_token(kind, items.len(), page.size, last.as_deref());
+        Ok(Response::new(pb::ListSourceItemsResponse {
+            items: items.into_iter().map(source_item_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+fn page_key(filter: &SourceItemFilter, item: &SourceItem) -> String {
+    match filter {
+        SourceItemFilter::Sku(_) => item.source.to_string(),
+        SourceItemFilter::Source(_) => item.sku.to_string(),
+    }
+}

@@ -1,0 +1,159 @@
+//! The one place errors become gRPC statuses, with google.rpc error details a client can decode.
+
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation as PbFieldViolation, StatusExt};
+
+use crate::{repo::RepoError, validation::FieldViolation};
+
+/// The `domain` of every ErrorInfo stockd sends.
+pub const ERROR_DOMAIN: &str = "stockd";
+/// How long a client should wait before retrying a call that failed for a passing reason.
+pub const RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// INVALID_ARGUMENT with one BadRequest field violation per bad field.
+pub(crate) fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
+    let message = match violations.as_slice() {
+        [only] => format!("invalid {}: {}", only.field, only.description),
+        many => format!("{} invalid fields", many.len()),
+    };
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .into_iter()
+            .map(|v| PbFieldViolation::new(v.field, v.description))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+impl From<RepoError> for Status {
+    fn from(error: RepoError) -> Self {
+        let message = error.to_string();
+        match error {
+            RepoError::NotFound { kind, name } => Status::with_error_details(
+                Code::NotFound,
+                message,
+                ErrorDetails::with_resource_info(kind, name, "", ""),
+            ),
+            RepoError::AlreadyExists { kind, name } => Status::with_error_details(
+                Code::AlreadyExists,
+                message,
+                ErrorDetails::with_resource_info(kind, name, "", ""),
+            ),
+            RepoError::Invalid(violations) => invalid_argument(violations),
+            RepoError::FailedPrecondition { reason, .. } => Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                ErrorDetails::with_error_info(
+                    reason,
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                ),
+            ),
+            RepoError::Unavailable(ref cause) => {
+                tracing::warn!(error.cause_chain = ?cause, "database unavailable");
+                retryable(Code::Unavailable, message)
+            }
+            RepoError::Aborted(ref cause) => {
+                tracing::warn!(error.cause_chain = ?cause, "transaction kept conflicting");
+                retryable(Code::Aborted, message)
+            }
+            RepoError::Database(_) | RepoError::Corrupt(_) => {
+                tracing::error!(error.cause_chain = ?error, error.message = %error, "internal error");
+                Status::new(Code::Internal, "internal error")
+            }
+        }
+    }
+}
+
+fn retryable(code: Code, message: String) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_timeout() -> sqlx::Error {
+        sqlx::Error::PoolTimedOut
+    }
+
+    #[test]
+    fn every_repo_error_maps_to_its_code() {
+        let cases: Vec<(RepoError, Code)> = vec![
+            (
+                RepoError::NotFound {
+                    kind: "source",
+                    name: "x".into(),
+                },
+                Code::NotFound,
+            ),
+            (
+                RepoError::AlreadyExists {
+                    kind: "source",
+                    name: "x".into(),
+                },
+                Code::AlreadyExists,
+            ),
+            (
+                RepoError::invalid("items[0].sku", "must not be empty"),
+                Code::InvalidArgument,
+            ),
+            (
+                RepoError::FailedPrecondition {
+                    reason: "NOT_ENOUGH_QTY",
+                    message: "no".into(),
+                },
+                Code::FailedPrecondition,
+            ),
+            (RepoError::Unavailable(pool_timeout()), Code::Unavailable),
+            (RepoError::Aborted(pool_timeout()), Code::Aborted),
+            (RepoError::Database(pool_timeout()), Code::Internal),
+            (RepoError::Corrupt("bad row".into()), Code::Internal),
+        ];
+        for (error, code) in cases {
+            assert_eq!(Status::from(error).code(), code);
+        }
+    }
+
+    #[test]
+    fn not_found_names_the_resource() {
+        let status = Status::from(RepoError::NotFound {
+            kind: "stock",
+            name: "7".into(),
+        });
+        let info = status.get_details_resource_info().unwrap();
+        assert_eq!(
+            (info.resource_type.as_str(), info.resource_name.as_str()),
+            ("stock", "7")
+        );
+    }
+
+    #[test]
+    fn invalid_argument_carries_every_violation() {
+        let status = invalid_argument(vec![
+            FieldViolation::new("a", "bad"),
+            FieldViolation::new("b", "worse"),
+        ]);
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(bad.field_violations.len(), 2);
+        assert_eq!(status.message(), "2 invalid fields");
+    }
+
+    #[test]
+    fn internal_errors_never_leak_database_text() {
+        let status = Status::from(RepoError::Corrupt("secret row".into()));
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn retryable_errors_say_when_to_retry() {
+        let status = Status::from(RepoError::Unavailable(pool_timeout()));
+        assert!(status.get_details_retry_info().is_some());
+    }
+}

@@ -1,0 +1,78 @@
+//! The stockd binary: parse configuration, start logging, run the chosen subcommand.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use stockd::{
+    config::{Cli, Command},
+    demo, health_check, repo, startup, telemetry,
+};
+
+/// Exit code for bad configuration (sysexits EX_USAGE), so orchestrators can tell it apart.
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(EX_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if let Command::Serve(config) = &cli.command
+        && let Err(message) = config.validate()
+    {
+        eprintln!("stockd: {message}");
+        return ExitCode::from(EX_USAGE);
+    }
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("stockd: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error.cause_chain = ?error, "stockd failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(config) => startup::serve(config).await?,
+        Command::Migrate(config) => {
+            let pool = repo::connect(&config).context("reading DATABASE_URL")?;
+            repo::MIGRATOR
+                .run(&pool)
+                .await
+                .context("migrating the database")?;
+            tracing::info!("migrations applied");
+        }
+        Command::DemoData(config) => {
+            let pool = repo::connect(&config).context("reading DATABASE_URL")?;
+            demo::load(&repo::Repo::new(pool)).await?;
+            tracing::info!("demo catalogue loaded");
+        }
+        Command::HealthCheck(config) => {
+            return Ok(if health_check::is_serving(&config).await? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,77 @@
+//! PostgreSQL persistence. Each function loads what it needs, lets `crate::domain` decide, and
+//! saves, inside one transaction when it writes.
+
+pub mod availability;
+pub mod error;
+mod rows;
+pub mod settings;
+pub mod source_items;
+pub mod sources;
+pub mod stocks;
+
+use std::{future::Future, time::Duration};
+
+use secrecy::ExposeSecret;
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+pub use error::RepoError;
+
+use crate::config::DatabaseConfig;
+
+/// The schema, embedded in the binary so `stockd migrate` needs no files.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How many times a transaction that lost a race (40001/40P01) is run before answering ABORTED.
+pub const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
+
+/// Handle to the database, cloned into every gRPC service.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pool: PgPool,
+}
+
+impl Repo {
+    /// Wraps a pool that is already connected and migrated.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for health checks and shutdown.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Opens a lazily connecting pool, so the process starts even while the database is down.
+pub fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = config.database_url.expose_secret().parse()?;
+    let options = options.application_name("stockd");
+    Ok(PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(config.acquire_timeout())
+        .connect_lazy_with(options))
+}
+
+/// Runs `attempt` again when it lost a race, a bounded number of times.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, RepoError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RepoError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(error) if error.is_retryable_conflict() && tries < MAX_TRANSACTION_ATTEMPTS => {
+                tracing::debug!(tries, %error, "retrying transaction");
+                // Back off a little so the winner can commit before we race again.
+                tokio::time::sleep(Duration::from_millis(2 << tries)).await;
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
+}

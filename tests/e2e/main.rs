@@ -1,0 +1,12 @@
+//! End-to-end tests: a real tonic client over a socket against the real server on PostgreSQL.
+
+// Helpers outside #[test] functions panic on purpose: a broken fixture should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+mod availability;
+mod health;
+mod settings;
+mod source_items;
+mod sources;
+mod stocks;
+mod support;

@@ -1,0 +1,121 @@
+//! Sources, stocks and source items in the repository.
+
+use sqlx::PgPool;
+use stockd::{
+    domain::{Quantity, Sku, SourceCode, SourceItemStatus, StockId},
+    repo::{MIGRATOR, Repo, RepoError, source_items::SourceItemWrite},
+};
+
+fn write(source: &str, sku: &str, qty: &str) -> SourceItemWrite {
+    SourceItemWrite {
+        source: SourceCode::parse(source).unwrap(),
+        sku: Sku::parse(sku).unwrap(),
+        quantity: Quantity::parse(qty).unwrap(),
+        status: SourceItemStatus::InStock,
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn migrations_create_the_single_warehouse_defaults(pool: PgPool) {
+    let repo = Repo::new(pool);
+    let stock = repo.get_stock(StockId::DEFAULT).await.unwrap();
+    assert_eq!(stock.links[0].source.as_str(), "default");
+    let channel = stockd::domain::SalesChannel::default_website();
+    assert_eq!(
+        repo.stock_of_channel(&channel).await.unwrap(),
+        StockId::DEFAULT
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn overlapping_batches_written_concurrently_never_deadlock(pool: PgPool) {
+    let repo = Repo::new(pool);
+    let forward: Vec<_> = (0..200)
+        .map(|i| write("default", &format!("S{i:03}"), "1"))
+        .collect();
+    let backward: Vec<_> = forward
+        .iter()
+        .rev()
+        .cloned()
+        .map(|mut w| {
+            w.quantity = Quantity::parse("2").unwrap();
+            w
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for round in 0..8 {
+        let repo = repo.clone();
+        let batch = if round % 2 == 0 {
+            forward.clone()
+        } else {
+            backward.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            repo.upsert_source_items(&batch).await
+        }));
+    }
+    for task in tasks {
+        let stored = task
+            .await
+            .unwrap()
+            .expect("no deadlock or conflict escapes");
+        assert_eq!(stored.len(), 200);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM source_item")
+        .fetch_one(repo.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 200);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_batch_failing_in_the_database_leaves_nothing_behind(pool: PgPool) {
+    let repo = Repo::new(pool);
+    // Sabotage: a constraint the domain does not know about rejects the second row.
+    sqlx::query("ALTER TABLE source_item ADD CONSTRAINT no_forbidden CHECK (sku <> 'FORBIDDEN')")
+        .execute(repo.pool())
+        .await
+        .unwrap();
+    let error = repo
+        .upsert_source_items(&[
+            write("default", "FINE", "1"),
+            write("default", "FORBIDDEN", "1"),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RepoError::Database(_)), "{error:?}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM source_item")
+        .fetch_one(repo.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_unreachable_database_is_unavailable_not_internal(pool: PgPool) {
+    let repo = Repo::new(pool);
+    repo.pool().close().await;
+    let error = repo.get_stock(StockId::DEFAULT).await.unwrap_err();
+    assert!(matches!(error, RepoError::Unavailable(_)), "{error:?}");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_corrupt_row_is_an_error_not_a_panic(pool: PgPool) {
+    let repo = Repo::new(pool);
+    repo.upsert_source_items(&[write("default", "OK", "1")])
+        .await
+        .unwrap();
+    sqlx::query("UPDATE source_item SET sku = '' WHERE sku = 'OK'")
+        .execute(repo.pool())
+        .await
+        .unwrap();
+    let error = repo
+        .list_source_items(
+            &stockd::repo::source_items::SourceItemFilter::Source(SourceCode::default_source()),
+            None,
+            10,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RepoError::Corrupt(_)), "{error:?}");
+}
