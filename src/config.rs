@@ -5,6 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use crate::{domain::HoldPolicy, repo::DEFAULT_HOLD_POLICY};
+
 /// Where the gRPC server listens unless told otherwise.
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
 /// Connections per process; PostgreSQL's default `max_connections` is 100, shared by replicas.
@@ -13,6 +15,10 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
 pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
 /// How long in-flight requests may run after SIGTERM; Kubernetes' grace period must exceed it.
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD_SECS: u64 = 20;
+
+/// How often expired holds are deleted and closed orders' ledger rows compacted. Expiry itself
+/// never waits for this: an expired hold stops counting at once.
+pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 30;
 
 /// stockd: salable quantity, source-level backorders and reservations over PostgreSQL.
 #[derive(Debug, Parser)]
@@ -77,6 +83,15 @@ pub struct ServeConfig {
     /// Apply pending migrations at start (off when a deployment job runs `stockd migrate`).
     #[arg(long, env = "STOCKD_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
+    /// Seconds a cart hold lives when the caller gives no time to live.
+    #[arg(long, env = "STOCKD_HOLD_TTL_DEFAULT", default_value_t = DEFAULT_HOLD_POLICY.default_ttl_secs)]
+    pub hold_ttl_default_secs: u32,
+    /// The longest time to live, in seconds, a caller may ask for a cart hold.
+    #[arg(long, env = "STOCKD_HOLD_TTL_MAX", default_value_t = DEFAULT_HOLD_POLICY.max_ttl_secs)]
+    pub hold_ttl_max_secs: u32,
+    /// Seconds between passes of the sweeper that deletes expired holds and compacts the ledger.
+    #[arg(long, env = "STOCKD_SWEEP_INTERVAL", default_value_t = DEFAULT_SWEEP_INTERVAL_SECS)]
+    pub sweep_interval_secs: u64,
 }
 
 /// Target of `stockd health-check`.
@@ -102,6 +117,25 @@ impl DatabaseConfig {
 }
 
 impl ServeConfig {
+    /// The cart hold time-to-live rules; a default above the maximum is a configuration error.
+    pub fn hold_policy(&self) -> Result<HoldPolicy, String> {
+        if self.hold_ttl_default_secs == 0 || self.hold_ttl_default_secs > self.hold_ttl_max_secs {
+            return Err(format!(
+                "STOCKD_HOLD_TTL_DEFAULT ({}) must be between 1 and STOCKD_HOLD_TTL_MAX ({})",
+                self.hold_ttl_default_secs, self.hold_ttl_max_secs
+            ));
+        }
+        Ok(HoldPolicy {
+            default_ttl_secs: self.hold_ttl_default_secs,
+            max_ttl_secs: self.hold_ttl_max_secs,
+        })
+    }
+
+    /// The sweeper's period.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs.max(1))
+    }
+
     /// The shutdown grace period as a duration.
     pub fn shutdown_grace_period(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_period_secs)

@@ -13,6 +13,7 @@
 //! - [`startup`], [`config`], [`telemetry`], [`shutdown`]: wiring, configuration from flags
 //!   and environment, logs, and graceful shutdown.
 
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
@@ -21,5 +22,6 @@ pub mod health_check;
 pub mod repo;
 pub mod shutdown;
 pub mod startup;
+pub mod sweeper;
 pub mod telemetry;
 pub mod validation;

@@ -10,15 +10,21 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::{
-    config::ServeConfig,
+    clock::{SharedClock, SystemClock},
+    config::{DEFAULT_SWEEP_INTERVAL_SECS, ServeConfig},
+    domain::HoldPolicy,
     grpc,
-    repo::{self, Repo},
+    repo::{self, DEFAULT_HOLD_POLICY, Repo},
+    sweeper,
 };
 
 /// A bound, ready-to-run stockd.
 pub struct Application {
     listener: TcpListener,
-    repo: Repo,
+    pool: PgPool,
+    clock: SharedClock,
+    hold_policy: HoldPolicy,
+    sweep_interval: Duration,
     grace_period: Duration,
 }
 
@@ -27,9 +33,30 @@ impl Application {
     pub fn build(pool: PgPool, listener: TcpListener, grace_period: Duration) -> Self {
         Self {
             listener,
-            repo: Repo::new(pool),
+            pool,
+            clock: std::sync::Arc::new(SystemClock),
+            hold_policy: DEFAULT_HOLD_POLICY,
+            sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
             grace_period,
         }
+    }
+
+    /// Uses `clock` for hold expiry (tests move a manual clock instead of sleeping).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the cart hold time-to-live rules.
+    pub fn with_hold_policy(mut self, policy: HoldPolicy) -> Self {
+        self.hold_policy = policy;
+        self
+    }
+
+    /// Sets how often the sweeper runs.
+    pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
+        self.sweep_interval = interval;
+        self
     }
 
     /// The address actually bound (port 0 becomes a real port).
@@ -40,9 +67,11 @@ impl Application {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting and gives
     /// in-flight calls the grace period before closing the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let repo = Repo::with_clock(self.pool, self.clock, self.hold_policy);
         let (reporter, health) = tonic_health::server::health_reporter();
         grpc::set_health(&reporter, true).await;
-        let routes = grpc::routes(self.repo.clone(), health).context("building reflection")?;
+        let routes = grpc::routes(repo.clone(), health).context("building reflection")?;
+        let sweeping = sweeper::spawn(repo.clone(), self.sweep_interval);
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let server = Server::builder()
             .trace_fn(|request| tracing::info_span!("rpc", rpc.method = %request.uri().path()))
@@ -64,7 +93,8 @@ impl Application {
                 "in-flight requests did not finish within the grace period"
             ),
         }
-        self.repo.pool().close().await;
+        sweeping.stop().await;
+        repo.pool().close().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -82,7 +112,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| format!("binding {}", config.grpc_addr))?;
-    let app = Application::build(pool, listener, config.shutdown_grace_period());
+    let policy = config.hold_policy().map_err(anyhow::Error::msg)?;
+    let app = Application::build(pool, listener, config.shutdown_grace_period())
+        .with_hold_policy(policy)
+        .with_sweep_interval(config.sweep_interval());
     tracing::info!(
         addr = %app.local_addr()?,
         version = env!("CARGO_PKG_VERSION"),

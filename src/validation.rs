@@ -51,6 +51,11 @@ impl Violations {
         }
     }
 
+    /// How many violations were recorded, so a parser can tell whether its part added any.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -14,22 +14,7 @@ pub struct Sku(String);
 impl Sku {
     /// Accepts 1–64 characters with no control characters and no surrounding whitespace.
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        if value.is_empty() {
-            return Err(ValidationError::Empty);
-        }
-        if value.chars().count() > MAX_CODE_LEN {
-            return Err(ValidationError::TooLong { max: MAX_CODE_LEN });
-        }
-        if value.chars().any(char::is_control) {
-            return Err(ValidationError::BadCharacters {
-                allowed: "printable characters",
-            });
-        }
-        if value.trim() != value {
-            return Err(ValidationError::Invalid(
-                "must not start or end with whitespace",
-            ));
-        }
+        check_printable(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -71,6 +56,28 @@ impl fmt::Display for SourceCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The rule for identifiers other systems choose (SKUs, order and cart ids): 1–64 printable
+/// characters with no surrounding whitespace.
+pub(crate) fn check_printable(value: &str) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::Empty);
+    }
+    if value.chars().count() > MAX_CODE_LEN {
+        return Err(ValidationError::TooLong { max: MAX_CODE_LEN });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::BadCharacters {
+            allowed: "printable characters",
+        });
+    }
+    if value.trim() != value {
+        return Err(ValidationError::Invalid(
+            "must not start or end with whitespace",
+        ));
+    }
+    Ok(())
 }
 
 fn check_code(value: &str) -> Result<(), ValidationError> {

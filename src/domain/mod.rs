@@ -3,6 +3,7 @@
 pub mod error;
 pub mod ids;
 pub mod messages;
+pub mod order;
 pub mod plan;
 pub mod quantity;
 pub mod salable;
@@ -18,11 +19,12 @@ mod salable_tests;
 pub use error::ValidationError;
 pub use ids::{ChannelField, SalesChannel, Sku, SourceCode, StockId};
 pub use messages::{MessageCode, Violation};
+pub use order::{CancellationId, CartId, HoldPolicy, LineRefusal, OrderId, OrderLine};
 pub use plan::{PlanLine, fulfilment_plan};
 pub use quantity::Quantity;
 pub use salable::{
-    Contribution, QuantityCheck, Restock, SalableQuantity, StockSku, check_quantity, contribution,
-    salable_quantity,
+    Contribution, LineNotices, QuantityCheck, Restock, SalableQuantity, StockSku, check_quantity,
+    contribution, salable_quantity,
 };
 pub use settings::{
     BackorderMode, EffectiveItemSettings, EffectiveProductSettings, GlobalSettings,

@@ -64,6 +64,8 @@ pub struct QuantityCheck {
     pub violations: Vec<Violation>,
     /// Informational messages (backorder notice, "Only X left").
     pub notices: Vec<Violation>,
+    /// What the notices were built from, so an order can store and replay them.
+    pub notice_facts: LineNotices,
     /// Units of the line beyond what is on hand.
     pub backordered_qty: Decimal,
     /// Which sources would serve the line; empty when it cannot be sold or stock is not managed.
@@ -204,15 +206,17 @@ pub fn check_quantity(s: &StockSku<'_>, qty: Quantity) -> QuantityCheck {
     } else {
         Vec::new()
     };
-    let mut notices = Vec::new();
-    notices.extend(backorder_notice(&plan, backordered_qty));
-    if let Some(left) = salable.only_x_left {
-        notices.push(Violation::new(MessageCode::OnlyXLeft).with("only_x_left", format_qty(left)));
-    }
+    let facts = LineNotices {
+        backorder_notice: notifies(&plan, backordered_qty),
+        restock: backordering_restock(&plan),
+        only_x_left: salable.only_x_left,
+    };
+    let notices = facts.messages(backordered_qty);
     QuantityCheck {
         is_salable: violations.is_empty(),
         violations,
         notices,
+        notice_facts: facts,
         backordered_qty,
         plan,
         salable,
@@ -263,30 +267,56 @@ fn availability_violation(
     Some(Violation::new(code))
 }
 
-/// MSI tells the customer only when a backordering source is in "allow and notify" mode.
-fn backorder_notice(plan: &[PlanLine], backordered: Decimal) -> Option<Violation> {
-    if backordered <= Decimal::ZERO {
-        return None;
-    }
-    let notifying: Vec<&PlanLine> = plan
-        .iter()
-        .filter(|l| l.backordered > Decimal::ZERO && l.backorder_mode == BackorderMode::AllowNotify)
-        .collect();
-    if notifying.is_empty() {
-        return None;
-    }
-    let mut notice = Violation::new(MessageCode::BackorderNotice)
-        .with("backordered_qty", format_qty(backordered));
-    let restock = plan
-        .iter()
-        .filter(|l| l.backordered > Decimal::ZERO)
-        .filter_map(|l| l.restock_date.map(|d| (d, l.restock_qty)))
-        .min_by_key(|(d, _)| *d);
-    if let Some((date, qty)) = restock {
-        notice = notice.with("restock_date", date.format("%Y-%m-%d").to_string());
-        if let Some(qty) = qty {
-            notice = notice.with("restock_qty", format_qty(qty));
+/// The facts behind a line's informational messages; an order line stores them so a replayed
+/// request gets the very same notices.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineNotices {
+    /// Units are backordered on a source in "allow and notify" mode.
+    pub backorder_notice: bool,
+    /// The earliest restock among the backordering sources.
+    pub restock: Option<Restock>,
+    /// "Only X left", when it applies.
+    pub only_x_left: Option<Decimal>,
+}
+
+impl LineNotices {
+    /// The customer-facing notices for a line with `backordered` units.
+    pub fn messages(&self, backordered: Decimal) -> Vec<Violation> {
+        let mut out = Vec::new();
+        if self.backorder_notice && backordered > Decimal::ZERO {
+            let mut notice = Violation::new(MessageCode::BackorderNotice)
+                .with("backordered_qty", format_qty(backordered));
+            if let Some(restock) = &self.restock {
+                notice = notice.with("restock_date", restock.date.format("%Y-%m-%d").to_string());
+                if let Some(qty) = restock.qty {
+                    notice = notice.with("restock_qty", format_qty(qty));
+                }
+            }
+            out.push(notice);
         }
+        if let Some(left) = self.only_x_left {
+            out.push(Violation::new(MessageCode::OnlyXLeft).with("only_x_left", format_qty(left)));
+        }
+        out
     }
-    Some(notice)
+}
+
+/// MSI tells the customer only when a backordering source is in "allow and notify" mode.
+fn notifies(plan: &[PlanLine], backordered: Decimal) -> bool {
+    backordered > Decimal::ZERO
+        && plan.iter().any(|l| {
+            l.backordered > Decimal::ZERO && l.backorder_mode == BackorderMode::AllowNotify
+        })
+}
+
+fn backordering_restock(plan: &[PlanLine]) -> Option<Restock> {
+    plan.iter()
+        .filter(|l| l.backordered > Decimal::ZERO)
+        .filter_map(|l| {
+            l.restock_date.map(|date| Restock {
+                date,
+                qty: l.restock_qty,
+            })
+        })
+        .min_by_key(|r| r.date)
 }

@@ -5,7 +5,9 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::{
         availability::{line_check_to_pb, salable_to_pb},
-        batch_size, finish, no_duplicates, positive_quantity, qty, scope, sku,
+        batch_size, finish, no_duplicates, qty,
+        reservations::{optional_cart_id, pb_lines, quantity_lines},
+        scope, sku,
     },
     pb::{self, availability_service_server::AvailabilityService},
 };
@@ -60,28 +62,14 @@ impl AvailabilityService for AvailabilityApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let scope = scope(&mut v, "scope", req.scope.as_ref());
-        batch_size(&mut v, "lines", req.lines.len());
-        no_duplicates(
-            &mut v,
-            req.lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("lines[{i}].sku"), &l.sku)),
-        );
-        let lines: Vec<_> = req
-            .lines
-            .iter()
-            .enumerate()
-            .filter_map(|(i, line)| {
-                let sku = sku(&mut v, &format!("lines[{i}].sku"), &line.sku);
-                let quantity =
-                    positive_quantity(&mut v, &format!("lines[{i}].quantity"), &line.quantity);
-                Some((sku?, quantity?))
-            })
-            .collect();
-        let scope = finish(v, scope)?;
+        let lines = quantity_lines(&mut v, "lines", pb_lines(&req.lines), false);
+        let cart = optional_cart_id(&mut v, "cart_id", &req.cart_id);
+        let (scope, (lines, cart)) = finish(v, scope.zip(lines.zip(cart)))?;
         let stock = self.repo.resolve_stock(&scope).await?;
-        let checks = self.repo.check_quantities(stock, &lines).await?;
+        let checks = self
+            .repo
+            .check_quantities(stock, &lines, cart.as_ref())
+            .await?;
         Ok(Response::new(pb::CheckQuantitiesResponse {
             stock_id: stock.get(),
             lines: lines

@@ -5,6 +5,7 @@ mod availability;
 mod convert;
 mod paging;
 pub mod pb;
+mod reservations;
 mod settings;
 mod source_items;
 mod sources;
@@ -17,8 +18,9 @@ use tonic_health::server::HealthReporter;
 use crate::repo::Repo;
 
 /// The full names of stockd's own services, as health and reflection know them.
-pub const SERVICE_NAMES: [&str; 5] = [
+pub const SERVICE_NAMES: [&str; 6] = [
     "stockd.v1.AvailabilityService",
+    "stockd.v1.ReservationService",
     "stockd.v1.SettingsService",
     "stockd.v1.SourceItemService",
     "stockd.v1.SourceService",
@@ -46,6 +48,11 @@ pub fn routes(
         .add_service(
             pb::availability_service_server::AvailabilityServiceServer::new(
                 availability::AvailabilityApi { repo: repo.clone() },
+            ),
+        )
+        .add_service(
+            pb::reservation_service_server::ReservationServiceServer::new(
+                reservations::ReservationApi { repo: repo.clone() },
             ),
         )
         .add_service(pb::settings_service_server::SettingsServiceServer::new(

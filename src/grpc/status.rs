@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation as PbFieldViolation, StatusExt};
+use tonic_types::{
+    ErrorDetails, FieldViolation as PbFieldViolation, PreconditionViolation, StatusExt,
+};
 
-use crate::{repo::RepoError, validation::FieldViolation};
+use crate::{domain::LineRefusal, repo::RepoError, validation::FieldViolation};
 
 /// The `domain` of every ErrorInfo stockd sends.
 pub const ERROR_DOMAIN: &str = "stockd";
@@ -51,6 +53,7 @@ impl From<RepoError> for Status {
                     std::collections::HashMap::new(),
                 ),
             ),
+            RepoError::Refused(refusals) => refused(refusals),
             RepoError::Unavailable(ref cause) => {
                 tracing::warn!(error.cause_chain = ?cause, "database unavailable");
                 retryable(Code::Unavailable, message)
@@ -65,6 +68,28 @@ impl From<RepoError> for Status {
             }
         }
     }
+}
+
+/// FAILED_PRECONDITION naming every refused line: a PreconditionFailure violation per line
+/// (type = reason code, subject = `lines[i]`), and an ErrorInfo whose reason is the first code
+/// with the SKUs of every line in its metadata.
+fn refused(refusals: Vec<LineRefusal>) -> Status {
+    let message = match refusals.as_slice() {
+        [only] => format!("lines[{}] ({}): {}", only.line, only.sku, only.message),
+        many => format!("{} lines refused", many.len()),
+    };
+    let reason = refusals.first().map_or("REFUSED", |r| r.code);
+    let metadata: std::collections::HashMap<String, String> = refusals
+        .iter()
+        .map(|r| (format!("lines[{}]", r.line), r.sku.clone()))
+        .collect();
+    let violations: Vec<PreconditionViolation> = refusals
+        .into_iter()
+        .map(|r| PreconditionViolation::new(r.code, format!("lines[{}]", r.line), r.message))
+        .collect();
+    let mut details = ErrorDetails::with_precondition_failure(violations);
+    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    Status::with_error_details(Code::FailedPrecondition, message, details)
 }
 
 fn retryable(code: Code, message: String) -> Status {

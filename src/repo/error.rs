@@ -1,6 +1,6 @@
 //! What can go wrong below the gRPC layer, classified for the caller.
 
-use crate::validation::FieldViolation;
+use crate::{domain::LineRefusal, validation::FieldViolation};
 
 /// PostgreSQL error codes we act on (https://www.postgresql.org/docs/15/errcodes-appendix.html).
 pub mod pg_codes {
@@ -50,6 +50,10 @@ pub enum RepoError {
         /// Lowercase explanation.
         message: String,
     },
+    /// Lines of an order, hold or cancellation that the current stock or order refuses;
+    /// nothing was changed.
+    #[error("{} line(s) refused", .0.len())]
+    Refused(Vec<LineRefusal>),
     /// The database cannot be reached now; the same call may succeed later.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),

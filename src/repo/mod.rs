@@ -3,6 +3,9 @@
 
 pub mod availability;
 pub mod error;
+pub mod holds;
+mod ledger;
+pub mod orders;
 mod rows;
 pub mod settings;
 pub mod source_items;
@@ -20,7 +23,11 @@ use sqlx::{
 
 pub use error::RepoError;
 
-use crate::config::DatabaseConfig;
+use crate::{
+    clock::{SharedClock, SystemClock},
+    config::DatabaseConfig,
+    domain::HoldPolicy,
+};
 
 /// The schema, embedded in the binary so `stockd migrate` needs no files.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -28,16 +35,38 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// How many times a transaction that lost a race (40001/40P01) is run before answering ABORTED.
 pub const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
 
+/// Cart holds live 15 minutes unless the caller says otherwise, and at most a day.
+pub const DEFAULT_HOLD_POLICY: HoldPolicy = HoldPolicy {
+    default_ttl_secs: 900,
+    max_ttl_secs: 86_400,
+};
+
 /// Handle to the database, cloned into every gRPC service.
 #[derive(Debug, Clone)]
 pub struct Repo {
     pool: PgPool,
+    clock: SharedClock,
+    hold_policy: HoldPolicy,
 }
 
 impl Repo {
-    /// Wraps a pool that is already connected and migrated.
+    /// Wraps a pool that is already connected and migrated, with the system clock.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self::with_clock(pool, std::sync::Arc::new(SystemClock), DEFAULT_HOLD_POLICY)
+    }
+
+    /// Wraps a pool with the clock that decides hold expiry and the hold time-to-live policy.
+    pub fn with_clock(pool: PgPool, clock: SharedClock, hold_policy: HoldPolicy) -> Self {
+        Self {
+            pool,
+            clock,
+            hold_policy,
+        }
+    }
+
+    /// The time-to-live rules of cart holds.
+    pub fn hold_policy(&self) -> HoldPolicy {
+        self.hold_policy
     }
 
     /// The pool, for health checks and shutdown.

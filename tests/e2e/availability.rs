@@ -20,6 +20,7 @@ async fn check(app: &TestApp, lines: Vec<pb::QuantityLine>) -> Vec<pb::LineCheck
         .check_quantities(pb::CheckQuantitiesRequest {
             scope: Some(stock(1)),
             lines,
+            cart_id: String::new(),
         })
         .await
         .unwrap()
@@ -267,6 +268,7 @@ async fn unknown_stocks_and_channels_are_not_found(pool: PgPool) {
         .check_quantities(pb::CheckQuantitiesRequest {
             scope: Some(channel("website", "nowhere")),
             lines: vec![line("A", "1")],
+            cart_id: String::new(),
         })
         .await
         .unwrap_err();
@@ -305,6 +307,7 @@ async fn malformed_availability_requests_name_every_bad_field(pool: PgPool) {
                 line("C", "1.23456"),
                 line("D", "x"),
             ],
+            cart_id: " bad".into(),
         })
         .await
         .unwrap_err();
@@ -315,7 +318,8 @@ async fn malformed_availability_requests_name_every_bad_field(pool: PgPool) {
             "lines[0].quantity",
             "lines[1].quantity",
             "lines[2].quantity",
-            "lines[3].quantity"
+            "lines[3].quantity",
+            "cart_id"
         ]
     );
 }

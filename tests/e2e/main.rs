@@ -5,6 +5,8 @@
 
 mod availability;
 mod health;
+mod holds;
+mod orders;
 mod settings;
 mod source_items;
 mod sources;

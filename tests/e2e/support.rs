@@ -1,9 +1,14 @@
 //! A real stockd on 127.0.0.1:0 over a database of the test's own, and typed clients for it.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sqlx::PgPool;
-use stockd::{grpc::pb, startup::Application};
+use stockd::{
+    clock::{SharedClock, SystemClock},
+    domain::HoldPolicy,
+    grpc::pb,
+    startup::Application,
+};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
     Code, Status,
@@ -13,6 +18,7 @@ use tonic_types::StatusExt;
 
 pub(crate) use pb::{
     availability_service_client::AvailabilityServiceClient,
+    reservation_service_client::ReservationServiceClient,
     settings_service_client::SettingsServiceClient,
     source_item_service_client::SourceItemServiceClient,
     source_service_client::SourceServiceClient, stock_service_client::StockServiceClient,
@@ -28,8 +34,18 @@ pub(crate) struct TestApp {
 impl TestApp {
     /// Starts the real application on a free port.
     pub(crate) async fn spawn(pool: PgPool) -> TestApp {
+        Self::spawn_with_clock(pool, Arc::new(SystemClock)).await
+    }
+
+    /// Starts the application with a clock the test controls.
+    pub(crate) async fn spawn_with_clock(pool: PgPool, clock: SharedClock) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let app = Application::build(pool, listener, Duration::from_secs(5));
+        let app = Application::build(pool, listener, Duration::from_secs(5))
+            .with_clock(clock)
+            .with_hold_policy(HoldPolicy {
+                default_ttl_secs: 600,
+                max_ttl_secs: 3600,
+            });
         let addr = app.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
@@ -75,6 +91,10 @@ impl TestApp {
 
     pub(crate) fn availability(&self) -> AvailabilityServiceClient<Channel> {
         AvailabilityServiceClient::new(self.channel.clone())
+    }
+
+    pub(crate) fn reservations(&self) -> ReservationServiceClient<Channel> {
+        ReservationServiceClient::new(self.channel.clone())
     }
 
     /// Creates an enabled source with just a name.

@@ -1,0 +1,110 @@
+//! The reservation ledger and its per-(stock, SKU) totals, always written together.
+//!
+//! Lock order: a transaction that changes reservations first locks the totals rows of its SKUs,
+//! in SKU order, with one statement. Every writer does the same, so overlapping multi-line orders
+//! wait for each other instead of deadlocking.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use super::RepoError;
+use crate::domain::StockId;
+
+/// Events of the ledger (DOMAIN §4), as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// An order reserved its lines.
+    OrderPlaced,
+    /// The open rest of a line was canceled.
+    OrderCanceled,
+}
+
+impl Event {
+    fn name(self) -> &'static str {
+        match self {
+            Event::OrderPlaced => "ORDER_PLACED",
+            Event::OrderCanceled => "ORDER_CANCELED",
+        }
+    }
+}
+
+/// One ledger row to append.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry<'a> {
+    /// The product.
+    pub(crate) sku: &'a str,
+    /// Signed: negative reserves, positive compensates.
+    pub(crate) quantity: Decimal,
+}
+
+/// Locks the totals rows of `skus` (creating missing ones) in SKU order; the caller then holds
+/// the right to change reservations of these SKUs until it commits.
+pub(crate) async fn lock_totals(
+    conn: &mut PgConnection,
+    stock: StockId,
+    skus: &[&str],
+) -> Result<(), RepoError> {
+    let mut sorted: Vec<&str> = skus.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sqlx::query(
+        "INSERT INTO stock_sku_reservation (stock_id, sku) \
+         SELECT $1, s FROM unnest($2::text[]) AS s ORDER BY s ON CONFLICT DO NOTHING",
+    )
+    .bind(stock.get())
+    .bind(&sorted)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "SELECT 1 FROM stock_sku_reservation WHERE stock_id = $1 AND sku = ANY($2) \
+         ORDER BY sku FOR UPDATE",
+    )
+    .bind(stock.get())
+    .bind(&sorted)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends ledger rows for one event and moves the totals by the same amounts. The totals rows
+/// must already be locked by [`lock_totals`].
+pub(crate) async fn append(
+    conn: &mut PgConnection,
+    stock: StockId,
+    event: Event,
+    order_id: &str,
+    object_id: &str,
+    entries: &[Entry<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let skus: Vec<&str> = entries.iter().map(|e| e.sku).collect();
+    let quantities: Vec<Decimal> = entries.iter().map(|e| e.quantity).collect();
+    sqlx::query(
+        "INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, created_at) \
+         SELECT $1, s, q, $4, $5, $6, $7 FROM unnest($2::text[], $3::numeric[]) AS e(s, q)",
+    )
+    .bind(stock.get())
+    .bind(&skus)
+    .bind(&quantities)
+    .bind(event.name())
+    .bind(order_id)
+    .bind(object_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE stock_sku_reservation t SET reserved = t.reserved + d.q \
+         FROM (SELECT s, SUM(q) AS q FROM unnest($2::text[], $3::numeric[]) AS e(s, q) GROUP BY s) d \
+         WHERE t.stock_id = $1 AND t.sku = d.s",
+    )
+    .bind(stock.get())
+    .bind(&skus)
+    .bind(&quantities)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
