@@ -7,6 +7,7 @@ mod availability;
 mod health;
 mod holds;
 mod orders;
+mod replicas;
 mod settings;
 mod source_items;
 mod sources;
