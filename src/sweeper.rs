@@ -40,7 +40,7 @@ async fn sweep(repo: &Repo, token: &CancellationToken) {
     loop {
         match repo.compact(BATCH).await {
             Ok(done) => {
-                if done.expired_holds > 0 || done.ledger_rows > 0 {
+                if done.expired_holds > 0 || done.orders > 0 {
                     tracing::debug!(
                         expired_holds = done.expired_holds,
                         ledger_rows = done.ledger_rows,

@@ -1,6 +1,7 @@
 //! The pure domain core: catalogue types and the rules of DOMAIN §2–3. No I/O, no framework types.
 
 pub mod error;
+pub mod fulfilment;
 pub mod ids;
 pub mod messages;
 pub mod order;
@@ -11,6 +12,7 @@ pub mod settings;
 pub mod settings_patch;
 pub mod source;
 pub mod source_item;
+pub mod source_selection;
 pub mod stock;
 
 #[cfg(test)]
@@ -19,7 +21,9 @@ mod salable_tests;
 pub use error::ValidationError;
 pub use ids::{ChannelField, SalesChannel, Sku, SourceCode, StockId};
 pub use messages::{MessageCode, Violation};
-pub use order::{CancellationId, CartId, HoldPolicy, LineRefusal, OrderId, OrderLine};
+pub use order::{
+    CancellationId, CartId, HoldPolicy, LineRefusal, OrderId, OrderLine, ReturnId, ShipmentId,
+};
 pub use plan::{PlanLine, fulfilment_plan};
 pub use quantity::Quantity;
 pub use salable::{

@@ -50,6 +50,14 @@ external_id!(
     /// The caller's id for one cancellation of an order, so a retried cancel changes nothing.
     CancellationId
 );
+external_id!(
+    /// The fulfilment system's shipment id, so a retried confirmation changes nothing.
+    ShipmentId
+);
+external_id!(
+    /// The id of one return, so a retried return changes nothing.
+    ReturnId
+);
 
 /// What the order record says about one SKU of an order.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,16 +173,25 @@ pub fn fingerprint<'a>(
     header: &[&str],
     lines: impl IntoIterator<Item = (&'a Sku, Quantity)>,
 ) -> String {
-    let mut parts: Vec<String> = lines
-        .into_iter()
-        .map(|(sku, qty)| format!("{}={}", escape(sku.as_str()), qty))
-        .collect();
+    fingerprint_of(
+        header,
+        lines
+            .into_iter()
+            .map(|(sku, qty)| format!("{}={}", escape(sku.as_str()), qty)),
+    )
+}
+
+/// Like [`fingerprint`] for lines that carry more than a SKU and a quantity; each part must
+/// already be canonical text.
+pub fn fingerprint_of(header: &[&str], parts: impl IntoIterator<Item = String>) -> String {
+    let mut parts: Vec<String> = parts.into_iter().collect();
     parts.sort_unstable();
     let header: Vec<String> = header.iter().map(|h| escape(h)).collect();
     format!("{}|{}", header.join("|"), parts.join("|"))
 }
 
-fn escape(text: &str) -> String {
+/// Escapes the separators of a fingerprint.
+pub fn escape(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace('=', "\\=")

@@ -31,7 +31,7 @@ pub struct PlanLine {
 }
 
 /// How far below zero a source may still go; `None` is no limit.
-type Room = Option<Decimal>;
+pub(crate) type Room = Option<Decimal>;
 
 /// Splits `qty` over the counted sources by priority: on-hand units first, within what the stock
 /// has not already reserved; then the rest on backorderable sources within their limits, after the
@@ -105,7 +105,7 @@ fn blank_line(linked: &LinkedSourceItem, product: &EffectiveProductSettings) -> 
 }
 
 /// Below-zero room of a quantity judged with a mode and threshold.
-fn room(mode: BackorderMode, threshold: Decimal, qty: Decimal) -> Room {
+pub(crate) fn room(mode: BackorderMode, threshold: Decimal, qty: Decimal) -> Room {
     if !mode.allows_backorders() {
         return Some(Decimal::ZERO);
     }

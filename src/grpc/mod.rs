@@ -3,6 +3,7 @@
 
 mod availability;
 mod convert;
+mod fulfilment;
 mod paging;
 pub mod pb;
 mod reservations;
@@ -18,8 +19,9 @@ use tonic_health::server::HealthReporter;
 use crate::repo::Repo;
 
 /// The full names of stockd's own services, as health and reflection know them.
-pub const SERVICE_NAMES: [&str; 6] = [
+pub const SERVICE_NAMES: [&str; 7] = [
     "stockd.v1.AvailabilityService",
+    "stockd.v1.FulfilmentService",
     "stockd.v1.ReservationService",
     "stockd.v1.SettingsService",
     "stockd.v1.SourceItemService",
@@ -50,6 +52,9 @@ pub fn routes(
                 availability::AvailabilityApi { repo: repo.clone() },
             ),
         )
+        .add_service(pb::fulfilment_service_server::FulfilmentServiceServer::new(
+            fulfilment::FulfilmentApi { repo: repo.clone() },
+        ))
         .add_service(
             pb::reservation_service_server::ReservationServiceServer::new(
                 reservations::ReservationApi { repo: repo.clone() },

@@ -210,7 +210,7 @@ async fn load_reserved(
     Ok(rows.into_iter().collect())
 }
 
-async fn load_products(
+pub(super) async fn load_products(
     conn: &mut PgConnection,
     skus: &[&str],
 ) -> Result<HashMap<String, ProductSettings>, RepoError> {

@@ -54,6 +54,8 @@ pub struct Compaction {
     pub expired_holds: u64,
     /// Ledger rows of closed orders deleted.
     pub ledger_rows: u64,
+    /// Closed orders whose rows were deleted.
+    pub orders: u64,
 }
 
 impl Repo {
@@ -179,7 +181,7 @@ impl Repo {
             .collect())
     }
 
-    /// Deletes up to `batch` expired holds and `batch` ledger rows of closed orders. Neither
+    /// Deletes up to `batch` expired holds and the ledger rows of up to `batch` closed orders. Neither
     /// changes a salable quantity: expired holds no longer count, and a closed order's rows net
     /// to zero per SKU while the totals stay as they are.
     #[tracing::instrument(skip_all)]
@@ -193,18 +195,26 @@ impl Repo {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        let ledger_rows = sqlx::query(
-            "DELETE FROM reservation WHERE id = ANY(ARRAY( \
-               SELECT r.id FROM sales_order o JOIN reservation r ON r.order_id = o.order_id \
-               WHERE o.status = 'CLOSED' LIMIT $1))",
+        // Whole orders at a time: a closed order's rows net to zero only all together, so a
+        // concurrent consistency check never sees half of an order's history.
+        let (orders, ledger_rows): (i64, i64) = sqlx::query_as(
+            "WITH picked AS ( \
+               UPDATE sales_order SET compacted = true WHERE order_id IN ( \
+                 SELECT order_id FROM sales_order \
+                 WHERE status = 'CLOSED' AND NOT compacted LIMIT $1) \
+               RETURNING order_id), \
+             deleted AS ( \
+               DELETE FROM reservation r USING picked p WHERE r.order_id = p.order_id \
+               RETURNING 1) \
+             SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM deleted)",
         )
         .bind(i64::from(batch))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        .fetch_one(&self.pool)
+        .await?;
         Ok(Compaction {
             expired_holds,
-            ledger_rows,
+            ledger_rows: u64::try_from(ledger_rows).unwrap_or_default(),
+            orders: u64::try_from(orders).unwrap_or_default(),
         })
     }
 }

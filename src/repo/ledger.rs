@@ -18,6 +18,12 @@ pub(crate) enum Event {
     OrderPlaced,
     /// The open rest of a line was canceled.
     OrderCanceled,
+    /// Units left a source; the reservation is compensated.
+    ShipmentCreated,
+    /// Shipped units came back (no quantity: the reservation was already compensated).
+    Returned,
+    /// An operator's repair of an inconsistency.
+    ManualCompensation,
 }
 
 impl Event {
@@ -25,6 +31,9 @@ impl Event {
         match self {
             Event::OrderPlaced => "ORDER_PLACED",
             Event::OrderCanceled => "ORDER_CANCELED",
+            Event::ShipmentCreated => "SHIPMENT_CREATED",
+            Event::Returned => "RETURNED",
+            Event::ManualCompensation => "MANUAL_COMPENSATION",
         }
     }
 }

@@ -2,13 +2,16 @@
 //! saves, inside one transaction when it writes.
 
 pub mod availability;
+pub mod consistency;
 pub mod error;
+pub mod fulfilment;
 pub mod holds;
 mod ledger;
 pub mod orders;
 mod rows;
 pub mod settings;
 pub mod source_items;
+pub mod source_selection;
 pub mod sources;
 pub mod stocks;
 

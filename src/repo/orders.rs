@@ -411,17 +411,25 @@ pub(super) async fn lock_order(
     stock_id_of(stock.ok_or_else(|| order_not_found(order_id))?)
 }
 
+/// An order's lines as the domain sees them, in request order.
+pub(super) async fn load_order_lines(
+    conn: &mut PgConnection,
+    order_id: &OrderId,
+) -> Result<Vec<OrderLine>, RepoError> {
+    load_lines(conn, order_id)
+        .await?
+        .iter()
+        .map(OrderLineRow::line)
+        .collect()
+}
+
 async fn apply_cancellation(
     conn: &mut PgConnection,
     stock: StockId,
     req: &CancelRequest,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Sku, Decimal)>, RepoError> {
-    let mut lines: Vec<OrderLine> = load_lines(conn, &req.order_id)
-        .await?
-        .iter()
-        .map(OrderLineRow::line)
-        .collect::<Result<_, _>>()?;
+    let mut lines = load_order_lines(conn, &req.order_id).await?;
     let canceled = cancel_quantities(&lines, &req.lines).map_err(RepoError::Refused)?;
     let entries: Vec<Entry<'_>> = canceled
         .iter()

@@ -187,7 +187,7 @@ pub(super) fn status_name(status: SourceItemStatus) -> &'static str {
     }
 }
 
-fn backorder_mode(value: &str) -> Result<BackorderMode, RepoError> {
+pub(super) fn backorder_mode(value: &str) -> Result<BackorderMode, RepoError> {
     match value {
         "NO" => Ok(BackorderMode::No),
         "ALLOW" => Ok(BackorderMode::Allow),

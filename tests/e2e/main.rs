@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod availability;
+mod fulfilment;
 mod health;
 mod holds;
 mod orders;

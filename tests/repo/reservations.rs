@@ -292,13 +292,18 @@ async fn compaction_removes_history_without_changing_salable_quantities(pool: Pg
     let before = salable().await;
     assert_eq!(before, Decimal::from(8));
     let done = repo.compact(2).await.unwrap();
-    assert_eq!((done.expired_holds, done.ledger_rows), (1, 2));
+    assert_eq!(
+        (done.expired_holds, done.orders, done.ledger_rows),
+        (1, 2, 4)
+    );
     let done = repo.compact(100).await.unwrap();
     assert_eq!(
-        (done.expired_holds, done.ledger_rows),
-        (0, 4),
-        "3 closed orders, 2 rows each"
+        (done.expired_holds, done.orders, done.ledger_rows),
+        (0, 1, 2),
+        "3 closed orders, 2 rows each, removed whole"
     );
+    let done = repo.compact(100).await.unwrap();
+    assert_eq!((done.orders, done.ledger_rows), (0, 0));
     assert_eq!(salable().await, before);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM reservation")
         .fetch_one(&pool)

@@ -3,6 +3,7 @@
 
 pub(crate) mod availability;
 pub(crate) mod catalogue;
+pub(crate) mod fulfilment;
 pub(crate) mod reservations;
 pub(crate) mod settings;
 
