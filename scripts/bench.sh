@@ -10,7 +10,11 @@
 # the database and runs the availability scenario again, to show its cost does not grow with
 # history (the sweeper is kept idle so the rows stay).
 #
-#   SKUS=100000 BATCH=50 CLIENTS=16 DURATION=20 LEDGER_ROWS=0 scripts/bench.sh
+# With CONSISTENCY_ORDERS=N it adds N open orders (one line each, with their ledger rows and one
+# deliberate inconsistency) and times the streaming consistency check over them, printing the
+# service's peak memory before and after.
+#
+#   SKUS=100000 BATCH=50 CLIENTS=16 DURATION=20 LEDGER_ROWS=0 CONSISTENCY_ORDERS=0 scripts/bench.sh
 #   BENCH_DIR=path/to/pgbench/scripts (default ../shared/bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +25,7 @@ CLIENTS=${CLIENTS:-16}
 DURATION=${DURATION:-20}
 BENCH_DIR=${BENCH_DIR:-../shared/bench}
 LEDGER_ROWS=${LEDGER_ROWS:-0}
+CONSISTENCY_ORDERS=${CONSISTENCY_ORDERS:-0}
 
 cargo build --release --quiet --bin stockd --bin stockd-bench
 # shellcheck source=scripts/lib/throwaway-postgres.sh
@@ -77,4 +82,24 @@ SQL
   units_grown=$(sed -n 's/.*units_per_s=\([0-9.]*\).*/\1/p' <<<"$grown")
   awk -v a="$units_grown" -v b="$units" -v r="$rows" \
     'BEGIN{printf "ratio skus_per_s with %d ledger rows / empty ledger = %.2f\n", r, a/b}'
+fi
+
+if [ "$CONSISTENCY_ORDERS" -gt 0 ]; then
+  "$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
+INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, fingerprint, created_at)
+  SELECT 'open-' || g, 1, 'website', 'base', '', now() FROM generate_series(1, $CONSISTENCY_ORDERS) g;
+INSERT INTO order_line (order_id, sku, position, ordered, reserved)
+  SELECT 'open-' || g, 'SKU' || (1 + g % $SKUS), 0, 1, true
+  FROM generate_series(1, $CONSISTENCY_ORDERS) g;
+INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, created_at)
+  SELECT 1, 'SKU' || (1 + g % $SKUS), -1, 'ORDER_PLACED', 'open-' || g, 'open-' || g, now()
+  FROM generate_series(2, $CONSISTENCY_ORDERS) g;
+INSERT INTO stock_sku_reservation (stock_id, sku, reserved)
+  SELECT 1, sku, SUM(quantity) FROM reservation WHERE order_id LIKE 'open-%' GROUP BY sku
+  ON CONFLICT (stock_id, sku) DO UPDATE SET reserved = stock_sku_reservation.reserved + EXCLUDED.reserved;
+ANALYZE;
+SQL
+  echo "stockd peak RSS before: $(grep VmHWM /proc/$stockd_pid/status)"
+  target/release/stockd-bench --addr "http://$addr" consistency
+  echo "stockd peak RSS after:  $(grep VmHWM /proc/$stockd_pid/status)"
 fi

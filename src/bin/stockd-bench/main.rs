@@ -5,6 +5,7 @@
 
 mod availability;
 mod catalogue;
+mod consistency;
 mod report;
 
 use std::{process::ExitCode, time::Duration};
@@ -29,6 +30,8 @@ enum Command {
     Load(catalogue::LoadArgs),
     /// GetSalableQuantities with BATCH random SKUs per call from CLIENTS concurrent callers.
     Availability(availability::AvailabilityArgs),
+    /// Time a dry-run consistency check of the whole ledger.
+    Consistency,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Load(args) => catalogue::load(channel, &args).await,
         Command::Availability(args) => availability::run(channel, &args).await,
+        Command::Consistency => consistency::run(channel).await,
     }
 }
 
