@@ -196,12 +196,14 @@ pub fn check_quantity(s: &StockSku<'_>, qty: Quantity) -> QuantityCheck {
         .contributions(&product)
         .iter()
         .any(|c| c.allows_backorders);
-    let backordered_qty = if salable.manage_stock && available && backorders_apply {
+    // A line that breaks any rule is not sold, so it has no backordered units and no plan.
+    let sellable = available && violations.is_empty();
+    let backordered_qty = if salable.manage_stock && sellable && backorders_apply {
         (q - (s.on_hand() + s.reserved).max(Decimal::ZERO)).clamp(Decimal::ZERO, q)
     } else {
         Decimal::ZERO
     };
-    let plan = if salable.manage_stock && available {
+    let plan = if salable.manage_stock && sellable {
         fulfilment_plan(s, q)
     } else {
         Vec::new()

@@ -591,3 +591,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_line_failing_only_a_quantity_rule_has_no_plan_and_no_backorders() {
+    let case = Case::new(vec![item("a", "0")]).product(BackorderMode::Allow, "-10");
+    let check = case.check("2.5");
+    assert_eq!(codes(&check.violations), [MessageCode::QtyNotDecimal]);
+    assert!(check.plan.is_empty());
+    assert_eq!(check.backordered_qty, d("0"));
+    assert!(check.notices.is_empty() || codes(&check.notices) == [MessageCode::OnlyXLeft]);
+}

@@ -114,18 +114,20 @@ impl SourceItemService for SourceItemApi {
                 None
             }
         };
-        let kind = match filter {
-            Some(SourceItemFilter::Sku(_)) => "items-by-sku",
-            _ => "items-by-source",
+        // The token names the filter value too, so a token of one SKU cannot page another.
+        let kind = match &filter {
+            Some(SourceItemFilter::Sku(sku)) => format!("items-by-sku/{sku}"),
+            Some(SourceItemFilter::Source(code)) => format!("items-by-source/{code}"),
+            None => String::new(),
         };
-        let page = page_request(&mut v, req.page_size, &req.page_token, kind);
+        let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
         let (filter, page) = finish(v, filter.zip(page))?;
         let items = self
             .repo
             .list_source_items(&filter, page.after.as_deref(), page.size)
             .await?;
         let last = items.last().map(|item| page_key(&filter, item));
-        let next_page_token = next_token(kind, items.len(), page.size, last.as_deref());
+        let next_page_token = next_token(&kind, items.len(), page.size, last.as_deref());
         Ok(Response::new(pb::ListSourceItemsResponse {
             items: items.into_iter().map(source_item_to_pb).collect(),
             next_page_token,

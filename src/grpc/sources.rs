@@ -107,7 +107,7 @@ fn parse_new_source(req: pb::CreateSourceRequest) -> Result<Source, Status> {
     Ok(Source {
         code,
         details,
-        enabled: source.enabled,
+        enabled: source.enabled.unwrap_or(true),
     })
 }
 

@@ -10,7 +10,7 @@ fn full_source(code: &str) -> pb::Source {
     pb::Source {
         code: code.into(),
         name: "Berlin Store".into(),
-        enabled: true,
+        enabled: Some(true),
         description: "flagship".into(),
         address: Some(pb::Address {
             country: "DE".into(),
@@ -217,14 +217,14 @@ async fn a_source_can_be_disabled_and_enabled(pool: PgPool) {
         .await
         .unwrap()
         .into_inner();
-    assert!(!off.enabled);
+    assert_eq!(off.enabled, Some(false));
     let on = app
         .sources()
         .set_source_enabled(set(true))
         .await
         .unwrap()
         .into_inner();
-    assert!(on.enabled);
+    assert_eq!(on.enabled, Some(true));
     let status = app
         .sources()
         .set_source_enabled(pb::SetSourceEnabledRequest {
@@ -234,4 +234,11 @@ async fn a_source_can_be_disabled_and_enabled(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_source_created_without_saying_is_enabled(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let created = app.create_source("quiet").await;
+    assert_eq!(created.enabled, Some(true));
 }

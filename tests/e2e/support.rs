@@ -104,7 +104,7 @@ impl TestApp {
                 source: Some(pb::Source {
                     code: code.into(),
                     name: format!("Source {code}"),
-                    enabled: true,
+                    enabled: None,
                     ..Default::default()
                 }),
             })

@@ -71,7 +71,7 @@ pub(crate) fn source_to_pb(s: Source) -> pb::Source {
     pb::Source {
         code: s.code.to_string(),
         name: d.name,
-        enabled: s.enabled,
+        enabled: Some(s.enabled),
         description: d.description,
         address: Some(pb::Address {
             country: d.address.country,
