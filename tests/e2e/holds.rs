@@ -263,3 +263,27 @@ async fn bad_hold_requests_change_nothing(pool: PgPool) {
     assert_eq!(not_found(status).0, "stock");
     assert_eq!(app.salable("A").await.salable_qty, "10");
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn setting_the_same_holds_again_in_sequence_or_concurrently_holds_once(pool: PgPool) {
+    let (app, _clock) = spawn_with_manual_clock(pool).await;
+    app.stock_items(&[("default", "A", "10")]).await;
+    for _ in 0..3 {
+        app.reservations()
+            .set_cart_holds(holds("cart-1", vec![line("A", "3")], 0))
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.salable("A").await.salable_qty, "7");
+    let results = crate::orders::futures_join_all((0..3).map(|_| {
+        let mut client = app.reservations();
+        async move {
+            client
+                .set_cart_holds(holds("cart-2", vec![line("A", "4")], 0))
+                .await
+        }
+    }))
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(app.salable("A").await.salable_qty, "3");
+}
