@@ -1,10 +1,26 @@
 #!/usr/bin/env bash
-# Benchmarks stockd against the raw-PostgreSQL baseline on the same server, in one invocation.
+# Benchmarks stockd against raw PostgreSQL on the same server, in one invocation.
 #
 # Starts a durable throwaway PostgreSQL (fsync and synchronous_commit on), a release build of
-# stockd on it, loads SKUS source items through the API, runs the availability scenario, then runs
-# the pgbench baseline script read_batch50 (../shared/bench) against a copy of its schema on the
-# same server, and prints both with their ratio.
+# stockd on it, and loads the benchmark catalogue through the API (SKUS products, 5 sources,
+# 2 stocks, mixed backorder settings). Then, for each scenario in SCENARIOS, it runs the stockd
+# scenario over gRPC and, right after it, the matching pgbench baseline of ../shared/bench against
+# a separate database (`baseline`, loaded with setup.sql, reset with reset.sql before each run)
+# on the same server, with the same client count and duration, and prints `ratio <name> = X.XX`:
+#
+#   availability  GetSalableQuantities of BATCH SKUs   vs read_batch50    SKUs/s vs tps x 50
+#                 (at every AVAILABILITY_CLIENTS count, then at half the best rate for p99)
+#   checkout      PlaceOrder of 1-5 random lines       vs uniform_update  lines/s vs tps
+#                 (then at half its rate for p99)
+#   flash         one-unit PlaceOrder on one hot SKU,  vs hot_update      reserved/s vs tps
+#                 then a sell-out that must not oversell  (hot_sfu and ledger_hot printed too)
+#                 (at every FLASH_CLIENTS count)
+#   mix           90 % availability, 9 % orders,       vs read_batch50    calls/s vs tps
+#                 1 % shipments
+#
+# stockd-bench prints one `scenario=… key=value …` line per run on stdout and a progress line on
+# stderr every second; pgbench's progress also goes to stderr. Every result and ratio line is
+# repeated in a summary at the end.
 #
 # With LEDGER_ROWS=N (e.g. 1000000) it then appends N ledger rows of closed orders straight into
 # the database and runs the availability scenario again, to show its cost does not grow with
@@ -14,55 +30,200 @@
 # deliberate inconsistency) and times the streaming consistency check over them, printing the
 # service's peak memory before and after.
 #
-#   SKUS=100000 BATCH=50 CLIENTS=16 DURATION=20 LEDGER_ROWS=0 CONSISTENCY_ORDERS=0 scripts/bench.sh
-#   BENCH_DIR=path/to/pgbench/scripts (default ../shared/bench)
+#   SKUS=100000 BATCH=50 CLIENTS=16 DURATION=15 scripts/bench.sh
+#   SCENARIOS="flash" FLASH_CLIENTS="64" DURATION=10 scripts/bench.sh
+#   SCENARIOS="" LEDGER_ROWS=1000000 scripts/bench.sh
+#
+# Knobs (defaults in brackets): SKUS [100000]  BATCH [50]  CLIENTS [16]  DURATION [15] seconds
+#   SCENARIOS ["availability checkout flash mix"]  AVAILABILITY_CLIENTS ["4 $CLIENTS 64"]
+#   FLASH_CLIENTS ["64 256 512"]  HALF_LOAD [1] (0 skips the half-rate latency runs)
+#   POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
+#   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SKUS=${SKUS:-100000}
 BATCH=${BATCH:-50}
 CLIENTS=${CLIENTS:-16}
-DURATION=${DURATION:-20}
+DURATION=${DURATION:-15}
+SCENARIOS=${SCENARIOS-"availability checkout flash mix"}
+AVAILABILITY_CLIENTS=${AVAILABILITY_CLIENTS:-"4 $CLIENTS 64"}
+FLASH_CLIENTS=${FLASH_CLIENTS:-"64 256 512"}
+HALF_LOAD=${HALF_LOAD:-1}
+POOL=${POOL:-16}
 BENCH_DIR=${BENCH_DIR:-../shared/bench}
 LEDGER_ROWS=${LEDGER_ROWS:-0}
 CONSISTENCY_ORDERS=${CONSISTENCY_ORDERS:-0}
+AUTH=${AUTH:-1}
+RUN=${RUN:-r$(date -u +%Y%m%d%H%M%S)}
 
+started=$(date +%s)
 cargo build --release --quiet --bin stockd --bin stockd-bench
 # shellcheck source=scripts/lib/throwaway-postgres.sh
 . scripts/lib/throwaway-postgres.sh
 stockd_pg_start stockd
-addr="127.0.0.1:$(STOCKD_PG_PORT=50151 stockd_pg_free_port)"
+psql_() { "$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-STOCKD_GRPC_ADDR=$addr STOCKD_DB_MAX_CONNECTIONS=${POOL:-16} STOCKD_SWEEP_INTERVAL=86400 RUST_LOG=warn \
-  target/release/stockd serve &
+# pgbench opens one connection per client: make room for the largest client count.
+most=$POOL
+for c in $CLIENTS $AVAILABILITY_CLIENTS $FLASH_CLIENTS; do
+  if [ "$c" -gt "$most" ]; then most=$c; fi
+done
+if [ $((most + POOL + 20)) -gt 300 ]; then
+  psql_ "$DATABASE_URL" -c "ALTER SYSTEM SET max_connections = $((most + POOL + 50))"
+  stockd_pg_as_owner "$STOCKD_PG_BIN/pg_ctl" -D "$STOCKD_PG_DIR/data" \
+    -l "$STOCKD_PG_DIR/server.log" -w restart >/dev/null
+fi
+
+# Measured as deployed: with authentication, one token holding every role the benchmark uses.
+auth=(STOCKD_AUTH_DISABLED=true) auth_mode=off
+if [ "$AUTH" = 1 ] && target/release/stockd --help 2>/dev/null | grep -q hash-token; then
+  STOCKD_BENCH_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  export STOCKD_BENCH_TOKEN
+  echo "$(echo "$STOCKD_BENCH_TOKEN" | target/release/stockd hash-token)" \
+    "storefront,checkout,fulfilment,admin name=bench" >"$STOCKD_PG_DIR/bench-tokens"
+  auth=(STOCKD_AUTH_TOKENS_FILE="$STOCKD_PG_DIR/bench-tokens") auth_mode=tokens
+fi
+addr="127.0.0.1:$(STOCKD_PG_PORT=50151 stockd_pg_free_port)"
+env "${auth[@]}" STOCKD_GRPC_ADDR="$addr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
+  STOCKD_SWEEP_INTERVAL=86400 RUST_LOG=warn target/release/stockd serve &
 stockd_pid=$!
 trap 'kill "$stockd_pid" 2>/dev/null || true; wait "$stockd_pid" 2>/dev/null || true; stockd_pg_stop' EXIT
 for _ in $(seq 1 100); do
   target/release/stockd health-check --addr "http://$addr" >/dev/null 2>&1 && break
   sleep 0.1
 done
+bench() { target/release/stockd-bench --addr "http://$addr" "$@"; }
 
-echo "# $(date -u +%FT%TZ) nproc=$(nproc) skus=$SKUS batch=$BATCH clients=$CLIENTS duration=${DURATION}s"
-target/release/stockd-bench --addr "http://$addr" load --skus "$SKUS"
-stockd_line=$(target/release/stockd-bench --addr "http://$addr" availability \
-  --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" --duration "$DURATION")
-echo "$stockd_line"
-
-# Baseline: the same server, a database of the pgbench schema, the same clients and duration.
+# Baseline database on the same server.
 pg_url_base=${DATABASE_URL%/*}
-"$STOCKD_PG_BIN/psql" -X -q "$pg_url_base/postgres" -c "CREATE DATABASE baseline" >/dev/null
-"$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$pg_url_base/baseline" -f "$BENCH_DIR/setup.sql" >/dev/null
-baseline=$("$STOCKD_PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" \
-  -f "$BENCH_DIR/read_batch50.sql" "$pg_url_base/baseline" 2>&1)
-tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$baseline")
-lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$baseline")
-echo "scenario=baseline_read_batch50 clients=$CLIENTS tps=$tps skus_per_s=$(awk -v t="$tps" 'BEGIN{printf "%.1f", t*50}') lat_avg_ms=$lat"
-units=$(sed -n 's/.*units_per_s=\([0-9.]*\).*/\1/p' <<<"$stockd_line")
-awk -v a="$units" -v b="$tps" 'BEGIN{printf "ratio skus_per_s stockd/raw = %.2f\n", a/(b*50)}'
+baseline_url=$pg_url_base/baseline
+psql_ "$pg_url_base/postgres" -c "CREATE DATABASE baseline"
+psql_ "$baseline_url" -f "$BENCH_DIR/setup.sql" >/dev/null
+
+setting() { psql_ "$DATABASE_URL" -Atc "SHOW $1"; }
+echo "# $(date -u +%FT%TZ) run=$RUN nproc=$(nproc)" \
+  "mem_gib=$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" \
+  "pg=$(psql_ "$DATABASE_URL" -Atc 'SHOW server_version')" \
+  "synchronous_commit=$(setting synchronous_commit) fsync=$(setting fsync)" \
+  "shared_buffers=$(setting shared_buffers) max_connections=$(setting max_connections)" \
+  "auth=$auth_mode pool=$POOL skus=$SKUS batch=$BATCH clients=$CLIENTS duration=${DURATION}s"
+
+summary=()
+say() { echo "$1"; summary+=("$1"); }
+field() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
+ratio() { # name numerator denominator
+  say "$(awk -v n="$1" -v a="$2" -v b="$3" \
+    'BEGIN { if (b > 0) printf "ratio %s = %.2f", n, a / b; else printf "ratio %s = n/a", n }')"
+}
+# Same footing before every measured run: no dirty pages left from the previous one.
+settle_stockd() { psql_ "$DATABASE_URL" -c "VACUUM" -c "CHECKPOINT" >/dev/null; }
+
+declare -A tps_of
+# Runs a pgbench script of BENCH_DIR at $2 clients (once per script and count) and sets $tps.
+baseline() {
+  local script=$1 c=$2 j out lat
+  if [ -n "${tps_of[$script@$c]:-}" ]; then tps=${tps_of[$script@$c]}; return; fi
+  j=$((c < 2 ? c : 2))
+  psql_ "$baseline_url" -f "$BENCH_DIR/reset.sql" >/dev/null
+  echo "  pgbench $script c=$c:" >&2
+  out=$("$STOCKD_PG_BIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" -P 1 \
+    -f "$BENCH_DIR/$script.sql" "$baseline_url") || { echo "pgbench $script failed" >&2; out=; }
+  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
+  lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
+  tps=${tps:-0}
+  tps_of[$script@$c]=$tps
+  local extra=""
+  [ "$script" = read_batch50 ] && extra=" skus_per_s=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t * 50 }')"
+  say "scenario=baseline_$script clients=$c seconds=$DURATION tps=$tps lat_avg_ms=$lat$extra"
+}
+
+echo "== catalogue" >&2
+bench load --skus "$SKUS"
+
+failed=0
+avail_units=""
+for scenario in $SCENARIOS; do
+  echo "== $scenario" >&2
+  case $scenario in
+  availability)
+    best=0
+    for c in $AVAILABILITY_CLIENTS; do
+      settle_stockd
+      line=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$c" \
+        --duration "$DURATION" --run "$RUN")
+      say "$line"
+      baseline read_batch50 "$c"
+      ratio "availability@$c" "$(field "$line" skus_per_s)" "$(awk -v t="$tps" 'BEGIN { print t * 50 }')"
+      if [ "$c" = "$CLIENTS" ]; then
+        avail_units=$(field "$line" skus_per_s)
+        ratio availability "$avail_units" "$(awk -v t="$tps" 'BEGIN { print t * 50 }')"
+      fi
+      best=$(awk -v a="$best" -v b="$(field "$line" calls_per_s)" 'BEGIN { print (b > a ? b : a) }')
+    done
+    if [ "$HALF_LOAD" = 1 ]; then
+      half=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 2 }')
+      settle_stockd
+      line=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
+        --duration "$DURATION" --rate "$half" --run "$RUN")
+      say "$line"
+      say "half-load availability: offered=$half/s p99_ms=$(field "$line" p99_ms) (target < 5)"
+    fi
+    ;;
+  checkout)
+    settle_stockd
+    line=$(bench checkout --skus "$SKUS" --clients "$CLIENTS" --duration "$DURATION" --run "$RUN")
+    say "$line"
+    baseline uniform_update "$CLIENTS"
+    ratio checkout "$(field "$line" lines_per_s)" "$tps"
+    if [ "$HALF_LOAD" = 1 ]; then
+      half=$(awk -v b="$(field "$line" calls_per_s)" 'BEGIN { printf "%.1f", b / 2 }')
+      settle_stockd
+      line=$(bench checkout --skus "$SKUS" --clients "$CLIENTS" --duration "$DURATION" \
+        --rate "$half" --run "$RUN-half")
+      say "$line"
+      say "half-load checkout: offered=$half/s PlaceOrder p99_ms=$(field "$line" p99_ms) (target < 25)"
+    fi
+    ;;
+  flash)
+    for c in $FLASH_CLIENTS; do
+      settle_stockd
+      if ! line=$(bench flash --clients "$c" --duration "$DURATION" --run "$RUN"); then
+        echo "!! flash at $c clients: the accounting does not add up" >&2
+        failed=1
+      fi
+      say "$line"
+      baseline hot_update "$c"
+      ratio "flash@$c" "$(field "$line" reserved_per_s)" "$tps"
+      baseline hot_sfu "$c"
+      baseline ledger_hot "$c"
+    done
+    ;;
+  mix)
+    settle_stockd
+    line=$(bench mix --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
+      --duration "$DURATION" --run "$RUN")
+    say "$line"
+    baseline read_batch50 "$CLIENTS"
+    ratio mix "$(field "$line" calls_per_s)" "$tps"
+    ;;
+  *)
+    echo "unknown scenario $scenario (availability, checkout, flash, mix)" >&2
+    exit 2
+    ;;
+  esac
+done
 
 if [ "$LEDGER_ROWS" -gt 0 ]; then
+  if [ -z "$avail_units" ]; then
+    settle_stockd
+    line=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
+      --duration "$DURATION" --run "$RUN")
+    say "$line"
+    avail_units=$(field "$line" skus_per_s)
+  fi
   half=$((LEDGER_ROWS / 2))
-  "$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
+  psql_ "$DATABASE_URL" <<SQL
 INSERT INTO stock_sku_reservation (stock_id, sku)
   SELECT 1, 'SKU' || g FROM generate_series(1, $SKUS) g ON CONFLICT DO NOTHING;
 INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, fingerprint, status,
@@ -75,17 +236,18 @@ INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, cr
        (VALUES (-1, 'ORDER_PLACED'), (1, 'ORDER_CANCELED')) AS v(q, e);
 ANALYZE;
 SQL
-  rows=$("$STOCKD_PG_BIN/psql" -X -qtA "$DATABASE_URL" -c "SELECT count(*) FROM reservation")
-  grown=$(target/release/stockd-bench --addr "http://$addr" availability \
-    --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" --duration "$DURATION")
-  echo "$grown ledger_rows=$rows"
-  units_grown=$(sed -n 's/.*units_per_s=\([0-9.]*\).*/\1/p' <<<"$grown")
-  awk -v a="$units_grown" -v b="$units" -v r="$rows" \
-    'BEGIN{printf "ratio skus_per_s with %d ledger rows / empty ledger = %.2f\n", r, a/b}'
+  rows=$(psql_ -tA "$DATABASE_URL" -c "SELECT count(*) FROM reservation")
+  settle_stockd
+  grown=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
+    --duration "$DURATION" --run "$RUN")
+  say "$grown ledger_rows=$rows"
+  units_grown=$(field "$grown" skus_per_s)
+  say "$(awk -v a="$units_grown" -v b="$avail_units" -v r="$rows" \
+    'BEGIN{printf "ratio availability with %d ledger rows / before = %.2f", r, a/b}')"
 fi
 
 if [ "$CONSISTENCY_ORDERS" -gt 0 ]; then
-  "$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
+  psql_ "$DATABASE_URL" <<SQL
 INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, fingerprint, created_at)
   SELECT 'open-' || g, 1, 'website', 'base', '', now() FROM generate_series(1, $CONSISTENCY_ORDERS) g;
 INSERT INTO order_line (order_id, sku, position, ordered, reserved)
@@ -100,6 +262,11 @@ INSERT INTO stock_sku_reservation (stock_id, sku, reserved)
 ANALYZE;
 SQL
   echo "stockd peak RSS before: $(grep VmHWM /proc/$stockd_pid/status)"
-  target/release/stockd-bench --addr "http://$addr" consistency
+  bench consistency
   echo "stockd peak RSS after:  $(grep VmHWM /proc/$stockd_pid/status)"
 fi
+
+echo
+echo "== summary ($(($(date +%s) - started)) s)"
+printf '%s\n' "${summary[@]}"
+exit "$failed"

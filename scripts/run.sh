@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export STOCKD_GRPC_ADDR=${STOCKD_GRPC_ADDR:-127.0.0.1:50051}
+# A local demo: no tokens unless STOCKD_AUTH_TOKENS_FILE is given (docs/security.md).
+if [ -z "${STOCKD_AUTH_TOKENS_FILE:-}" ]; then
+  export STOCKD_AUTH_DISABLED=${STOCKD_AUTH_DISABLED:-true}
+fi
 cargo build --quiet --bin stockd
 bin=target/debug/stockd
 

@@ -43,6 +43,8 @@ pub enum Command {
     DemoData(DatabaseConfig),
     /// Ask a running stockd for its health; exit 0 only when SERVING.
     HealthCheck(HealthCheckConfig),
+    /// Print the SHA-256 of a token read from standard input, for the tokens file.
+    HashToken,
 }
 
 /// Log output formats.
@@ -92,6 +94,85 @@ pub struct ServeConfig {
     /// Seconds between passes of the sweeper that deletes expired holds and compacts the ledger.
     #[arg(long, env = "STOCKD_SWEEP_INTERVAL", default_value_t = DEFAULT_SWEEP_INTERVAL_SECS)]
     pub sweep_interval_secs: u64,
+    /// Who may call.
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    /// Traces, metrics and the database readiness check.
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// Authentication: a tokens file, or an explicit choice to run without (docs/security.md).
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// File of token hashes with their roles and sources (see `stockd hash-token`).
+    #[arg(long, env = "STOCKD_AUTH_TOKENS_FILE")]
+    pub auth_tokens_file: Option<std::path::PathBuf>,
+    /// Serve without authentication (local development only).
+    #[arg(long, env = "STOCKD_AUTH_DISABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub auth_disabled: bool,
+}
+
+/// Traces, metrics and readiness (docs/operations.md).
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector to export traces to (plaintext `http://`); unset: no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of exported traces [default: stockd].
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub otel_service_name: Option<String>,
+    /// Address of the Prometheus endpoint (`GET /metrics`); unset: no metrics.
+    #[arg(long, env = "STOCKD_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Milliseconds between database checks of readiness.
+    #[arg(long, env = "STOCKD_DB_CHECK_INTERVAL", default_value_t = crate::readiness::DEFAULT_DB_CHECK_INTERVAL_MS)]
+    pub db_check_interval_ms: u64,
+    /// Milliseconds one database check may take before the database counts as unreachable.
+    #[arg(long, env = "STOCKD_DB_CHECK_TIMEOUT", default_value_t = crate::readiness::DEFAULT_DB_CHECK_TIMEOUT_MS)]
+    pub db_check_timeout_ms: u64,
+}
+
+impl TelemetryConfig {
+    /// Where to export traces, when an endpoint is set (an empty variable counts as unset).
+    pub fn otlp(&self) -> Option<crate::telemetry::OtlpExport> {
+        let endpoint = self
+            .otlp_endpoint
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())?;
+        Some(crate::telemetry::OtlpExport {
+            endpoint: endpoint.trim().to_owned(),
+            service_name: self.otel_service_name.clone().filter(|n| !n.is_empty()),
+        })
+    }
+
+    /// The readiness check's timing.
+    pub fn db_check(&self) -> crate::readiness::DbCheck {
+        crate::readiness::DbCheck {
+            interval: Duration::from_millis(self.db_check_interval_ms),
+            timeout: Duration::from_millis(self.db_check_timeout_ms),
+        }
+    }
+
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.db_check_interval_ms == 0 || self.db_check_timeout_ms == 0 {
+            return Err(
+                "STOCKD_DB_CHECK_INTERVAL and STOCKD_DB_CHECK_TIMEOUT must be at least 1".into(),
+            );
+        }
+        if let Some(otlp) = self.otlp()
+            && (!otlp.endpoint.starts_with("http://")
+                || otlp.endpoint.parse::<http::Uri>().is_err())
+        {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT ({}) must be a plaintext gRPC URL such as \
+                 http://otel-collector:4317",
+                otlp.endpoint
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Target of `stockd health-check`.
@@ -143,9 +224,21 @@ impl ServeConfig {
 
     /// Cross-field checks clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        self.telemetry.validate()?;
         if self.database.db_max_connections == 0 {
             return Err("STOCKD_DB_MAX_CONNECTIONS must be at least 1".into());
         }
-        Ok(())
+        match (&self.auth.auth_tokens_file, self.auth.auth_disabled) {
+            (None, false) => Err(
+                "set STOCKD_AUTH_TOKENS_FILE, or STOCKD_AUTH_DISABLED=true to \
+                 serve without authentication"
+                    .into(),
+            ),
+            (Some(_), true) => Err(
+                "STOCKD_AUTH_TOKENS_FILE and STOCKD_AUTH_DISABLED=true contradict each other"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
     }
 }

@@ -13,12 +13,15 @@
 //! - [`startup`], [`config`], [`telemetry`], [`shutdown`]: wiring, configuration from flags
 //!   and environment, logs, and graceful shutdown.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod grpc;
 pub mod health_check;
+pub mod observability;
+pub mod readiness;
 pub mod repo;
 pub mod shutdown;
 pub mod startup;

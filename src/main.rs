@@ -30,7 +30,6 @@ fn main() -> ExitCode {
         eprintln!("stockd: {message}");
         return ExitCode::from(EX_USAGE);
     }
-    telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,13 +40,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    // Traces are exported by `serve` only; the exporter's channel lives on the runtime.
+    let otlp = match &cli.command {
+        Command::Serve(config) => config.telemetry.otlp(),
+        _ => None,
+    };
+    let telemetry = {
+        let _runtime = runtime.enter();
+        telemetry::init(cli.log_format, otlp.as_ref())
+    };
+    let telemetry = match telemetry {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("stockd: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error.cause_chain = ?error, "stockd failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -65,6 +82,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let pool = repo::connect(&config).context("reading DATABASE_URL")?;
             demo::load(&repo::Repo::new(pool)).await?;
             tracing::info!("demo catalogue loaded");
+        }
+        Command::HashToken => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("reading the token from standard input")?;
+            println!(
+                "{}",
+                stockd::auth::tokens::hash_token(token.trim_end_matches(['\n', '\r']))
+            );
         }
         Command::HealthCheck(config) => {
             return Ok(if health_check::is_serving(&config).await? {

@@ -10,10 +10,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::{
+    auth::{layer::AuthLayer, tokens::TokenTable},
     clock::{SharedClock, SystemClock},
     config::{DEFAULT_SWEEP_INTERVAL_SECS, ServeConfig},
     domain::HoldPolicy,
-    grpc,
+    grpc::{self, observe::ObserveLayer},
+    observability::{self, Metrics},
+    readiness::{self, DbCheck, Readiness},
     repo::{self, DEFAULT_HOLD_POLICY, Repo},
     sweeper,
 };
@@ -26,6 +29,9 @@ pub struct Application {
     hold_policy: HoldPolicy,
     sweep_interval: Duration,
     grace_period: Duration,
+    tokens: Option<TokenTable>,
+    metrics_listener: Option<TcpListener>,
+    db_check: DbCheck,
 }
 
 impl Application {
@@ -38,7 +44,16 @@ impl Application {
             hold_policy: DEFAULT_HOLD_POLICY,
             sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
             grace_period,
+            tokens: None,
+            metrics_listener: None,
+            db_check: DbCheck::default(),
         }
+    }
+
+    /// Requires a bearer token from this table on every call but health and reflection.
+    pub fn with_tokens(mut self, tokens: TokenTable) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// Uses `clock` for hold expiry (tests move a manual clock instead of sleeping).
@@ -59,6 +74,18 @@ impl Application {
         self
     }
 
+    /// Serves Prometheus metrics at `/metrics` on `listener` (no metrics are kept without it).
+    pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
+        self.metrics_listener = Some(listener);
+        self
+    }
+
+    /// Sets how often, and how patiently, readiness checks the database.
+    pub fn with_db_check(mut self, check: DbCheck) -> Self {
+        self.db_check = check;
+        self
+    }
+
     /// The address actually bound (port 0 becomes a real port).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -67,14 +94,22 @@ impl Application {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting and gives
     /// in-flight calls the grace period before closing the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let repo = Repo::with_clock(self.pool, self.clock, self.hold_policy);
+        let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy);
+        let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
-        grpc::set_health(&reporter, true).await;
+        let readiness = Readiness::new(reporter, metrics.clone());
+        let options = (*repo.pool().connect_options()).clone();
+        let monitor = readiness::start(readiness.clone(), options, self.db_check).await;
         let routes = grpc::routes(repo.clone(), health).context("building reflection")?;
-        let sweeping = sweeper::spawn(repo.clone(), self.sweep_interval);
+        let sweeping = sweeper::spawn(repo.clone(), self.sweep_interval, metrics.clone());
+        let endpoint = (self.metrics_listener.zip(metrics.clone())).map(|(listener, metrics)| {
+            observability::serve(listener, metrics, repo.pool().clone())
+        });
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+        let auth = AuthLayer::new(self.tokens, self.clock.clone());
         let server = Server::builder()
-            .trace_fn(|request| tracing::info_span!("rpc", rpc.method = %request.uri().path()))
+            .layer(ObserveLayer::new(metrics))
+            .layer(auth)
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
                 let _ = drain_rx.await;
@@ -84,7 +119,7 @@ impl Application {
             result = &mut server => return result.context("gRPC server failed"),
             () = shutdown => {}
         }
-        grpc::set_health(&reporter, false).await;
+        readiness.drain().await;
         let _ = drain_tx.send(());
         match tokio::time::timeout(self.grace_period, &mut server).await {
             Ok(result) => result.context("gRPC server failed while draining")?,
@@ -94,6 +129,10 @@ impl Application {
             ),
         }
         sweeping.stop().await;
+        monitor.stop().await;
+        if let Some(endpoint) = endpoint {
+            endpoint.stop().await;
+        }
         repo.pool().close().await;
         tracing::info!("stopped");
         Ok(())
@@ -113,9 +152,34 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.grpc_addr))?;
     let policy = config.hold_policy().map_err(anyhow::Error::msg)?;
-    let app = Application::build(pool, listener, config.shutdown_grace_period())
+    let tokens = match &config.auth.auth_tokens_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the tokens file {}", path.display()))?;
+            let tokens = TokenTable::parse(&text)
+                .map_err(|e| anyhow::anyhow!("tokens file {}: {e}", path.display()))?;
+            tracing::info!(tokens = tokens.len(), "authentication on");
+            Some(tokens)
+        }
+        None => {
+            tracing::warn!("authentication is off (STOCKD_AUTH_DISABLED=true)");
+            None
+        }
+    };
+    let mut app = Application::build(pool, listener, config.shutdown_grace_period())
         .with_hold_policy(policy)
-        .with_sweep_interval(config.sweep_interval());
+        .with_sweep_interval(config.sweep_interval())
+        .with_db_check(config.telemetry.db_check());
+    if let Some(addr) = config.telemetry.metrics_addr {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics address {addr}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
+        app = app.with_metrics_listener(listener);
+    }
+    if let Some(tokens) = tokens {
+        app = app.with_tokens(tokens);
+    }
     tracing::info!(
         addr = %app.local_addr()?,
         version = env!("CARGO_PKG_VERSION"),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::repo::Repo;
+use crate::{observability::Metrics, repo::Repo};
 
 /// Rows deleted per statement, so a pass never holds locks for long.
 pub const BATCH: u32 = 1000;
@@ -18,8 +18,8 @@ pub struct Sweeper {
     task: JoinHandle<()>,
 }
 
-/// Starts sweeping every `interval`.
-pub fn spawn(repo: Repo, interval: Duration) -> Sweeper {
+/// Starts sweeping every `interval`, counting what it removes in `metrics` when given.
+pub fn spawn(repo: Repo, interval: Duration, metrics: Option<Metrics>) -> Sweeper {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
     let task = tokio::spawn(async move {
@@ -28,7 +28,7 @@ pub fn spawn(repo: Repo, interval: Duration) -> Sweeper {
         loop {
             tokio::select! {
                 () = token.cancelled() => break,
-                _ = ticks.tick() => sweep(&repo, &token).await,
+                _ = ticks.tick() => sweep(&repo, &token, metrics.as_ref()).await,
             }
         }
     });
@@ -36,10 +36,13 @@ pub fn spawn(repo: Repo, interval: Duration) -> Sweeper {
 }
 
 /// Repeats full batches until there is nothing left or shutdown begins.
-async fn sweep(repo: &Repo, token: &CancellationToken) {
+async fn sweep(repo: &Repo, token: &CancellationToken, metrics: Option<&Metrics>) {
     loop {
         match repo.compact(BATCH).await {
             Ok(done) => {
+                if let Some(metrics) = metrics {
+                    metrics.compaction(&done);
+                }
                 if done.expired_holds > 0 || done.orders > 0 {
                     tracing::debug!(
                         expired_holds = done.expired_holds,
@@ -54,6 +57,9 @@ async fn sweep(repo: &Repo, token: &CancellationToken) {
                 }
             }
             Err(error) => {
+                if let Some(metrics) = metrics {
+                    metrics.sweep_failed();
+                }
                 tracing::warn!(%error, "sweeper pass failed; retrying at the next tick");
                 return;
             }

@@ -20,6 +20,7 @@ use super::{
     pb::{self, fulfilment_service_server::FulfilmentService},
 };
 use crate::{
+    auth::SourceScope,
     domain::{ReturnId, ShipmentId},
     repo::{
         Repo,
@@ -141,6 +142,7 @@ impl FulfilmentService for FulfilmentApi {
         &self,
         request: Request<pb::ListLowStockRequest>,
     ) -> Result<Response<pb::ListLowStockResponse>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let kind = format!("low-stock/{}", req.source_code);
         let mut v = Violations::new();
@@ -162,11 +164,13 @@ impl FulfilmentService for FulfilmentApi {
         };
         let (source, page) = finish(v, source.zip(page))?;
         if let Some(code) = &source {
+            scope.check(code)?;
             self.repo.get_source(code).await?;
         }
+        let only = scope.codes();
         let items = self
             .repo
-            .low_stock(source.as_ref(), after, page.size)
+            .low_stock(source.as_ref(), after, page.size, only.as_deref())
             .await?;
         let last = items.last().map(|i| format!("{}/{}", i.source_code, i.sku));
         Ok(Response::new(pb::ListLowStockResponse {
@@ -181,6 +185,7 @@ impl FulfilmentService for FulfilmentApi {
         &self,
         request: Request<pb::CheckConsistencyRequest>,
     ) -> Result<Response<Self::CheckConsistencyStream>, Status> {
+        SourceScope::of(&request).require_all("the consistency check")?;
         let repair = request.into_inner().repair;
         let (out_tx, out_rx) = mpsc::channel(64);
         let repo = self.repo.clone();

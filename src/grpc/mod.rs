@@ -4,6 +4,7 @@
 mod availability;
 mod convert;
 mod fulfilment;
+pub mod observe;
 mod paging;
 pub mod pb;
 mod reservations;

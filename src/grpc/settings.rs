@@ -14,6 +14,7 @@ use super::{
     pb::{self, settings_service_server::SettingsService},
 };
 use crate::{
+    auth::SourceScope,
     domain::{SettingLevel, Sku},
     repo::{
         Repo,
@@ -42,6 +43,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::UpdateGlobalSettingsRequest>,
     ) -> Result<Response<pb::SettingValues>, Status> {
+        SourceScope::of(&request).require_all("changing global settings")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let patch = patch(&mut v, req.set.as_ref(), &[], SettingLevel::Global);
@@ -65,6 +67,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::UpdateProductSettingsRequest>,
     ) -> Result<Response<pb::ProductSettings>, Status> {
+        SourceScope::of(&request).require_all("changing product settings")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let sku = sku(&mut v, "sku", &req.sku);
@@ -78,11 +81,13 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::GetSourceItemSettingsRequest>,
     ) -> Result<Response<pb::SourceItemSettings>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let source = source_code(&mut v, "source_code", &req.source_code);
         let sku = sku(&mut v, "sku", &req.sku);
         let (source, sku) = finish(v, source.zip(sku))?;
+        scope.check(&source)?;
         let view = self.repo.source_item_settings(&source, &sku).await?;
         Ok(Response::new(item_view(&req.source_code, &sku, &view)))
     }
@@ -91,6 +96,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::UpdateSourceItemSettingsRequest>,
     ) -> Result<Response<pb::SourceItemSettings>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let source = source_code(&mut v, "source_code", &req.source_code);
@@ -102,6 +108,7 @@ impl SettingsService for SettingsApi {
             SettingLevel::SourceItem,
         );
         let (source, sku) = finish(v, source.zip(sku))?;
+        scope.check(&source)?;
         let view = self
             .repo
             .update_source_item_settings(&source, &sku, &patch)

@@ -12,6 +12,7 @@ use super::{
     pb::{self, source_item_service_server::SourceItemService},
 };
 use crate::{
+    auth::SourceScope,
     domain::SourceItem,
     repo::{Repo, source_items::SourceItemFilter},
     validation::Violations,
@@ -29,6 +30,7 @@ impl SourceItemService for SourceItemApi {
         &self,
         request: Request<pb::UpsertSourceItemsRequest>,
     ) -> Result<Response<pb::UpsertSourceItemsResponse>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         batch_size(&mut v, "items", req.items.len());
@@ -46,6 +48,9 @@ impl SourceItemService for SourceItemApi {
             .filter_map(|(i, item)| source_item_write(&mut v, i, item))
             .collect();
         let items = finish(v, Some(items))?;
+        for item in &items {
+            scope.check(&item.source)?;
+        }
         let stored = self.repo.upsert_source_items(&items).await?;
         Ok(Response::new(pb::UpsertSourceItemsResponse {
             items: stored.into_iter().map(source_item_to_pb).collect(),
@@ -56,6 +61,7 @@ impl SourceItemService for SourceItemApi {
         &self,
         request: Request<pb::DeleteSourceItemsRequest>,
     ) -> Result<Response<pb::DeleteSourceItemsResponse>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         batch_size(&mut v, "keys", req.keys.len());
@@ -77,6 +83,9 @@ impl SourceItemService for SourceItemApi {
             })
             .collect();
         let keys = finish(v, Some(keys))?;
+        for (source, _) in &keys {
+            scope.check(source)?;
+        }
         let deleted = self.repo.delete_source_items(&keys).await?;
         Ok(Response::new(pb::DeleteSourceItemsResponse {
             deleted: u32::try_from(deleted).unwrap_or(u32::MAX),
@@ -87,11 +96,13 @@ impl SourceItemService for SourceItemApi {
         &self,
         request: Request<pb::GetSourceItemRequest>,
     ) -> Result<Response<pb::SourceItem>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let source = source_code(&mut v, "source_code", &req.source_code);
         let sku = sku(&mut v, "sku", &req.sku);
         let (source, sku) = finish(v, source.zip(sku))?;
+        scope.check(&source)?;
         let item = self.repo.get_source_item(&source, &sku).await?;
         Ok(Response::new(source_item_to_pb(item)))
     }
@@ -100,6 +111,7 @@ impl SourceItemService for SourceItemApi {
         &self,
         request: Request<pb::ListSourceItemsRequest>,
     ) -> Result<Response<pb::ListSourceItemsResponse>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let filter = match &req.filter {
@@ -122,9 +134,13 @@ impl SourceItemService for SourceItemApi {
         };
         let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
         let (filter, page) = finish(v, filter.zip(page))?;
+        if let SourceItemFilter::Source(code) = &filter {
+            scope.check(code)?;
+        }
+        let only = scope.codes();
         let items = self
             .repo
-            .list_source_items(&filter, page.after.as_deref(), page.size)
+            .list_source_items(&filter, page.after.as_deref(), page.size, only.as_deref())
             .await?;
         let last = items.last().map(|item| page_key(&filter, item));
         let next_page_token = next_token(&kind, items.len(), page.size, last.as_deref());

@@ -11,6 +11,7 @@ use super::{
     pb::{self, source_service_server::SourceService},
 };
 use crate::{
+    auth::SourceScope,
     domain::source::{Source, SourceField},
     repo::Repo,
     validation::Violations,
@@ -28,6 +29,7 @@ impl SourceService for SourceApi {
         &self,
         request: Request<pb::CreateSourceRequest>,
     ) -> Result<Response<pb::Source>, Status> {
+        SourceScope::of(&request).require_all("creating a source")?;
         let source = parse_new_source(request.into_inner())?;
         let created = self.repo.create_source(&source).await?;
         Ok(Response::new(source_to_pb(created)))
@@ -40,6 +42,7 @@ impl SourceService for SourceApi {
         let mut v = Violations::new();
         let code = source_code(&mut v, "code", &request.get_ref().code);
         let code = finish(v, code)?;
+        SourceScope::of(&request).check(&code)?;
         let source = self.repo.get_source(&code).await?;
         Ok(Response::new(source_to_pb(source)))
     }
@@ -48,13 +51,14 @@ impl SourceService for SourceApi {
         &self,
         request: Request<pb::ListSourcesRequest>,
     ) -> Result<Response<pb::ListSourcesResponse>, Status> {
+        let only = SourceScope::of(&request).codes();
         let req = request.into_inner();
         let mut v = Violations::new();
         let page = page_request(&mut v, req.page_size, &req.page_token, "sources");
         let page = finish(v, page)?;
         let sources = self
             .repo
-            .list_sources(page.after.as_deref(), page.size)
+            .list_sources(page.after.as_deref(), page.size, only.as_deref())
             .await?;
         let last = sources.last().map(|s| s.code.to_string());
         let next_page_token = next_token("sources", sources.len(), page.size, last.as_deref());
@@ -68,6 +72,7 @@ impl SourceService for SourceApi {
         &self,
         request: Request<pb::UpdateSourceRequest>,
     ) -> Result<Response<pb::Source>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let source = req.source.unwrap_or_default();
@@ -81,6 +86,7 @@ impl SourceService for SourceApi {
             fields.contains(&SourceField::Name),
         );
         let code = finish(v, code)?;
+        scope.check(&code)?;
         let updated = self.repo.update_source(&code, &details, &fields).await?;
         Ok(Response::new(source_to_pb(updated)))
     }
@@ -89,10 +95,12 @@ impl SourceService for SourceApi {
         &self,
         request: Request<pb::SetSourceEnabledRequest>,
     ) -> Result<Response<pb::Source>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let code = source_code(&mut v, "code", &req.code);
         let code = finish(v, code)?;
+        scope.check(&code)?;
         let source = self.repo.set_source_enabled(&code, req.enabled).await?;
         Ok(Response::new(source_to_pb(source)))
     }

@@ -11,6 +11,7 @@ use super::{
     paging::{next_token, page_request},
     pb::{self, stock_service_server::StockService},
 };
+use crate::auth::SourceScope;
 use crate::{domain::source::check_text, repo::Repo, validation::Violations};
 
 /// gRPC face of the stocks in the repository.
@@ -25,6 +26,7 @@ impl StockService for StockApi {
         &self,
         request: Request<pb::CreateStockRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
+        SourceScope::of(&request).require_all("creating a stock")?;
         let name = request.into_inner().name;
         let mut v = Violations::new();
         let checked = v.check("name", check_text(&name, true));
@@ -75,6 +77,7 @@ impl StockService for StockApi {
         &self,
         request: Request<pb::LinkSourcesRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
+        SourceScope::of(&request).require_all("linking sources")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
@@ -97,6 +100,7 @@ impl StockService for StockApi {
         &self,
         request: Request<pb::UnlinkSourcesRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
+        SourceScope::of(&request).require_all("unlinking sources")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
@@ -122,6 +126,7 @@ impl StockService for StockApi {
         &self,
         request: Request<pb::AssignSalesChannelsRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
+        SourceScope::of(&request).require_all("assigning sales channels")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);

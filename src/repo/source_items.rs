@@ -132,19 +132,22 @@ impl Repo {
         filter: &SourceItemFilter,
         after: Option<&str>,
         limit: u32,
+        only: Option<&[String]>,
     ) -> Result<Vec<SourceItem>, RepoError> {
         let (sql, value) = match filter {
             SourceItemFilter::Sku(sku) => (
                 format!(
                     "SELECT {SOURCE_ITEM_COLUMNS} FROM source_item WHERE sku = $1 \
-                     AND ($2::text IS NULL OR source_code > $2) ORDER BY source_code LIMIT $3"
+                     AND ($2::text IS NULL OR source_code > $2) \
+                     AND ($4::text[] IS NULL OR source_code = ANY($4)) ORDER BY source_code LIMIT $3"
                 ),
                 sku.as_str(),
             ),
             SourceItemFilter::Source(source) => (
                 format!(
                     "SELECT {SOURCE_ITEM_COLUMNS} FROM source_item WHERE source_code = $1 \
-                     AND ($2::text IS NULL OR sku > $2) ORDER BY sku LIMIT $3"
+                     AND ($2::text IS NULL OR sku > $2) \
+                     AND ($4::text[] IS NULL OR source_code = ANY($4)) ORDER BY sku LIMIT $3"
                 ),
                 source.as_str(),
             ),
@@ -153,6 +156,7 @@ impl Repo {
             .bind(value)
             .bind(after)
             .bind(i64::from(limit))
+            .bind(only)
             .fetch_all(&self.pool)
             .await?;
         if rows.is_empty() && after.is_none() {

@@ -128,6 +128,7 @@ impl Repo {
         source: Option<&SourceCode>,
         after: Option<(String, String)>,
         limit: u32,
+        only: Option<&[String]>,
     ) -> Result<Vec<LowStockItem>, RepoError> {
         let (after_source, after_sku) = after.unwrap_or_default();
         Ok(sqlx::query_as::<_, LowStockItem>(
@@ -137,6 +138,7 @@ impl Repo {
              CROSS JOIN global_settings g \
              LEFT JOIN product_settings p ON p.sku = si.sku \
              WHERE ($1::text IS NULL OR si.source_code = $1) \
+               AND ($5::text[] IS NULL OR si.source_code = ANY($5)) \
                AND (si.source_code, si.sku) > ($2, $3) \
                AND COALESCE(p.manage_stock, g.manage_stock) \
                AND si.quantity < COALESCE(si.notify_stock_qty, p.notify_stock_qty, g.notify_stock_qty) \
@@ -146,6 +148,7 @@ impl Repo {
         .bind(after_source)
         .bind(after_sku)
         .bind(i64::from(limit))
+        .bind(only)
         .fetch_all(&self.pool)
         .await?)
     }

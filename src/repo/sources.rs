@@ -69,14 +69,16 @@ impl Repo {
         &self,
         after: Option<&str>,
         limit: u32,
+        only: Option<&[String]>,
     ) -> Result<Vec<Source>, RepoError> {
         let sql = format!(
-            "SELECT {SOURCE_COLUMNS} FROM source WHERE $1::text IS NULL OR code > $1 \
-             ORDER BY code LIMIT $2"
+            "SELECT {SOURCE_COLUMNS} FROM source WHERE ($1::text IS NULL OR code > $1) \
+             AND ($3::text[] IS NULL OR code = ANY($3)) ORDER BY code LIMIT $2"
         );
         let rows = sqlx::query_as::<_, SourceRow>(AssertSqlSafe(sql))
             .bind(after)
             .bind(i64::from(limit))
+            .bind(only)
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(Source::try_from).collect()

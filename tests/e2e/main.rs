@@ -3,14 +3,17 @@
 // Helpers outside #[test] functions panic on purpose: a broken fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod availability;
 mod fulfilment;
 mod health;
 mod holds;
 mod orders;
+mod readiness;
 mod replicas;
 mod settings;
 mod source_items;
 mod sources;
 mod stocks;
 mod support;
+mod telemetry;

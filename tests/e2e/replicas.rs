@@ -18,7 +18,7 @@ use tonic::{
 use crate::{
     fulfilment::consistency_on,
     orders::{futures_join_all, line, order, refusals},
-    support::TestApp,
+    support::{TestApp, own_database_url},
 };
 
 /// A child process, killed and reaped when dropped.
@@ -37,20 +37,6 @@ struct Replica {
     channel: Channel,
 }
 
-/// The URL of the test's own database: the suite's server with the database sqlx::test created.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set by scripts/test.sh");
-    let server = base
-        .rsplit_once('/')
-        .map_or(base.as_str(), |(server, _)| server);
-    let database = pool
-        .connect_options()
-        .get_database()
-        .expect("test database name")
-        .to_owned();
-    format!("{server}/{database}")
-}
-
 async fn start_replica(url: &str) -> Replica {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -62,6 +48,7 @@ async fn start_replica(url: &str) -> Replica {
             .env("DATABASE_URL", url)
             .env("STOCKD_GRPC_ADDR", format!("127.0.0.1:{port}"))
             .env("STOCKD_MIGRATE_ON_START", "false")
+            .env("STOCKD_AUTH_DISABLED", "true")
             .env("STOCKD_DB_MAX_CONNECTIONS", "8")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -83,7 +70,7 @@ async fn start_replica(url: &str) -> Replica {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn two_processes_never_sell_more_than_fifty(pool: PgPool) {
-    let url = database_url(&pool);
+    let url = own_database_url(&pool);
     let admin = TestApp::spawn(pool).await;
     admin.stock_items(&[("default", "HOT", "50")]).await;
     let replicas = [start_replica(&url).await, start_replica(&url).await];
@@ -156,7 +143,7 @@ async fn order_and_ship(channel: Channel, worker: usize) -> usize {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_killed_process_leaves_no_half_applied_shipment(pool: PgPool) {
-    let url = database_url(&pool);
+    let url = own_database_url(&pool);
     let admin = TestApp::spawn(pool.clone()).await;
     admin
         .stock_items(&[("default", "A", "1000000"), ("default", "B", "1000000")])

@@ -4,6 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use sqlx::PgPool;
 use stockd::{
+    auth::tokens::TokenTable,
     clock::{SharedClock, SystemClock},
     domain::HoldPolicy,
     grpc::pb,
@@ -39,28 +40,26 @@ impl TestApp {
 
     /// Starts the application with a clock the test controls.
     pub(crate) async fn spawn_with_clock(pool: PgPool, clock: SharedClock) -> TestApp {
+        Self::start(pool, clock, None).await
+    }
+
+    /// Starts the application requiring tokens from `tokens`.
+    pub(crate) async fn spawn_with_tokens(pool: PgPool, tokens: TokenTable) -> TestApp {
+        Self::start(pool, Arc::new(SystemClock), Some(tokens)).await
+    }
+
+    async fn start(pool: PgPool, clock: SharedClock, tokens: Option<TokenTable>) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let app = Application::build(pool, listener, Duration::from_secs(5))
+        let mut app = Application::build(pool, listener, Duration::from_secs(5))
             .with_clock(clock)
             .with_hold_policy(HoldPolicy {
                 default_ttl_secs: 600,
                 max_ttl_secs: 3600,
             });
-        let addr = app.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect");
-        TestApp {
-            channel,
-            shutdown: Some(tx),
-            server: Some(server),
+        if let Some(tokens) = tokens {
+            app = app.with_tokens(tokens);
         }
+        Self::spawn_app(app).await
     }
 
     /// Sends the shutdown signal and waits for the drain to finish.
@@ -224,4 +223,59 @@ pub(crate) fn not_found(status: Status) -> (String, String) {
         .get_details_resource_info()
         .expect("NOT_FOUND carries ResourceInfo");
     (info.resource_type, info.resource_name)
+}
+
+impl TestApp {
+    /// Starts an application the test assembled itself (metrics listener, database checks…).
+    pub(crate) async fn spawn_app(app: Application) -> TestApp {
+        let addr = app.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        TestApp {
+            channel,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+}
+
+/// Polls `probe` until it answers `Some`; fails the test if that takes longer than 30 seconds.
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The URL of the test's own database, for a stockd process: the suite's server (DATABASE_URL)
+/// with the database sqlx::test created.
+pub(crate) fn own_database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set by scripts/test.sh");
+    let server = base
+        .rsplit_once('/')
+        .map_or(base.as_str(), |(server, _)| server);
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("test database name")
+        .to_owned();
+    format!("{server}/{database}")
 }

@@ -114,6 +114,7 @@ async fn a_corrupt_row_is_an_error_not_a_panic(pool: PgPool) {
             &stockd::repo::source_items::SourceItemFilter::Source(SourceCode::default_source()),
             None,
             10,
+            None,
         )
         .await
         .unwrap_err();

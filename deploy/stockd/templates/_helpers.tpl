@@ -117,6 +117,9 @@ Cross-field checks the JSON schema cannot express; they mirror the checks stockd
 start, so a bad combination fails at `helm install` instead of in a crash-looping pod.
 */}}
 {{- define "stockd.validate" -}}
+{{- if and .Values.auth.enabled (not .Values.auth.existingSecret) }}
+{{- fail "auth.existingSecret is required while auth.enabled is true: create a Secret holding the tokens file (see the chart README), or set auth.enabled=false for a trial" }}
+{{- end }}
 {{- if gt (int .Values.holds.ttlDefaultSeconds) (int .Values.holds.ttlMaxSeconds) }}
 {{- fail (printf "holds.ttlDefaultSeconds (%v) must not exceed holds.ttlMaxSeconds (%v)" .Values.holds.ttlDefaultSeconds .Values.holds.ttlMaxSeconds) }}
 {{- end }}

@@ -1,12 +1,16 @@
 //! Scenario (a): GetSalableQuantities with a batch of random SKUs per call.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use clap::Args;
 use stockd::grpc::pb::{self, availability_service_client::AvailabilityServiceClient};
-use tonic::transport::Channel;
 
-use crate::report;
+use crate::{
+    Ch, Connections, LoadShape, Target,
+    answer::Answer,
+    drive::{self, Pacer, Progress, Stats},
+    report::Line,
+};
 
 /// Shape of the availability load.
 #[derive(Debug, Args)]
@@ -17,70 +21,79 @@ pub(crate) struct AvailabilityArgs {
     /// SKUs per call.
     #[arg(long, default_value_t = 50)]
     pub(crate) batch: usize,
-    /// Concurrent callers.
-    #[arg(long, default_value_t = 16)]
-    pub(crate) clients: usize,
-    /// Seconds to run.
-    #[arg(long, default_value_t = 20)]
-    pub(crate) duration: u64,
+    /// The stock asked about.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) stock: i32,
+    #[command(flatten)]
+    pub(crate) shape: LoadShape,
 }
 
-/// Runs the clients until the duration is over and prints the summary.
-pub(crate) async fn run(channel: Channel, args: &AvailabilityArgs) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(args.duration);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let client = AvailabilityServiceClient::new(channel.clone());
-        let (skus, batch) = (args.skus, args.batch);
-        tasks.push(tokio::spawn(caller(client, skus, batch, deadline)));
-    }
-    let mut histogram = report::histogram()?;
-    let mut calls = 0;
-    for task in tasks {
-        let (h, n) = task.await??;
-        histogram.add(&h)?;
-        calls += n;
-    }
-    let units = calls * args.batch as u64;
-    report::print(
-        "availability",
-        args.clients,
-        started.elapsed(),
-        calls,
-        units,
-        &histogram,
-    );
+/// Runs the callers until the duration is over and prints the summary.
+pub(crate) async fn run(target: &Target, args: &AvailabilityArgs) -> anyhow::Result<()> {
+    let connections = Connections::open(target, &args.shape).await?;
+    let (skus, batch, stock) = (args.skus, args.batch, args.stock);
+    let label = format!("availability c={}", args.shape.clients);
+    let (stats, elapsed) = drive::run_callers(
+        &args.shape,
+        label,
+        &connections,
+        move |_, channel, pacer, progress| caller(channel, pacer, progress, skus, batch, stock),
+    )
+    .await?;
+    let total = stats.total()?;
+    let mut line = Line::new("availability");
+    line.common(&args.shape, connections.len(), elapsed, &total)
+        .put("batch", batch)
+        .rate("skus_per_s", total.units, elapsed)
+        .rate("units_per_s", total.units, elapsed);
+    line.print();
     Ok(())
 }
 
 async fn caller(
-    mut client: AvailabilityServiceClient<Channel>,
+    channel: Ch,
+    mut pacer: Pacer,
+    progress: Arc<Progress>,
     skus: u32,
     batch: usize,
-    deadline: Instant,
-) -> anyhow::Result<(hdrhistogram::Histogram<u64>, u64)> {
-    let mut histogram = report::histogram()?;
+    stock: i32,
+) -> anyhow::Result<Stats> {
+    let mut client = AvailabilityServiceClient::new(channel);
+    let mut stats = Stats::default();
     let mut rng = fastrand::Rng::new();
-    let mut calls = 0;
-    while Instant::now() < deadline {
-        let mut chosen: Vec<String> = Vec::with_capacity(batch);
-        while chosen.len() < batch {
-            let sku = format!("SKU{}", rng.u32(1..=skus));
-            if !chosen.contains(&sku) {
-                chosen.push(sku);
-            }
-        }
-        let request = pb::GetSalableQuantitiesRequest {
-            scope: Some(pb::StockScope {
-                scope: Some(pb::stock_scope::Scope::StockId(1)),
-            }),
-            skus: chosen,
-        };
-        let sent = Instant::now();
-        client.get_salable_quantities(request).await?;
-        histogram.record(sent.elapsed().as_micros().max(1) as u64)?;
-        calls += 1;
+    while let Some(due) = pacer.next().await {
+        let request = request(&mut rng, skus, batch, stock);
+        let result = client.get_salable_quantities(request).await;
+        let answer = Answer::from_result(&result);
+        stats.record("availability", due, &answer, batch as u64, &progress)?;
     }
-    Ok((histogram, calls))
+    Ok(stats)
+}
+
+/// `batch` distinct random SKUs of SKU1..SKUn in one stock.
+pub(crate) fn request(
+    rng: &mut fastrand::Rng,
+    skus: u32,
+    batch: usize,
+    stock: i32,
+) -> pb::GetSalableQuantitiesRequest {
+    pb::GetSalableQuantitiesRequest {
+        scope: Some(pb::StockScope {
+            scope: Some(pb::stock_scope::Scope::StockId(stock)),
+        }),
+        skus: distinct_skus(rng, skus, batch),
+    }
+}
+
+/// `n` distinct SKU numbers of 1..=skus, as names.
+pub(crate) fn distinct_skus(rng: &mut fastrand::Rng, skus: u32, n: usize) -> Vec<String> {
+    let n = n.min(skus as usize);
+    let mut chosen: Vec<u32> = Vec::with_capacity(n);
+    while chosen.len() < n {
+        let sku = rng.u32(1..=skus);
+        if !chosen.contains(&sku) {
+            chosen.push(sku);
+        }
+    }
+    chosen.into_iter().map(|i| format!("SKU{i}")).collect()
 }

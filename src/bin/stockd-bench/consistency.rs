@@ -5,10 +5,11 @@ use std::time::Instant;
 use stockd::grpc::pb::{
     self, consistency_report::Report, fulfilment_service_client::FulfilmentServiceClient,
 };
-use tonic::transport::Channel;
+
+use crate::Ch;
 
 /// Runs a dry-run check and prints how long it took and what it found.
-pub(crate) async fn run(channel: Channel) -> anyhow::Result<()> {
+pub(crate) async fn run(channel: Ch) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut stream = FulfilmentServiceClient::new(channel)
         .check_consistency(pb::CheckConsistencyRequest { repair: false })

@@ -1,24 +1,44 @@
 //! stockd-bench: load a catalogue into a running stockd and measure its hot paths over real gRPC.
 //!
+//! Every scenario prints exactly one `scenario=… key=value …` line on stdout when it ends; the
+//! progress display and every other message go to stderr, so stdout can be parsed as it is.
 //! `scripts/bench.sh` starts PostgreSQL and stockd, runs this, and runs the raw-PostgreSQL
-//! baseline in the same invocation so figures can be reported as ratios.
+//! baselines in the same invocation so figures can be reported as ratios.
 
+mod answer;
 mod availability;
 mod catalogue;
+mod checkout;
 mod consistency;
+mod drive;
+mod flash;
+mod mix;
 mod report;
 
 use std::{process::ExitCode, time::Duration};
 
-use clap::{Parser, Subcommand};
-use tonic::transport::{Channel, Endpoint};
+use clap::{Args, Parser, Subcommand};
+use tonic::{
+    metadata::AsciiMetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
 
 /// Benchmarks a running stockd.
 #[derive(Debug, Parser)]
 struct Cli {
     /// gRPC address of stockd.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    #[arg(long, default_value = "http://127.0.0.1:50051", global = true)]
     addr: String,
+    /// Bearer token sent with every call (a token with the storefront, checkout, fulfilment and
+    /// admin roles); absent for a stockd that runs without authentication.
+    #[arg(
+        long,
+        env = "STOCKD_BENCH_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    token: Option<String>,
     /// What to run.
     #[command(subcommand)]
     command: Command,
@@ -26,12 +46,55 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Load SKUS source items spread over the default source (idempotent).
+    /// Load the benchmark catalogue through the admin APIs (idempotent).
     Load(catalogue::LoadArgs),
-    /// GetSalableQuantities with BATCH random SKUs per call from CLIENTS concurrent callers.
+    /// (a) GetSalableQuantities with BATCH random SKUs per call.
     Availability(availability::AvailabilityArgs),
+    /// (b) PlaceOrder of 1-5 lines over random SKUs.
+    Checkout(checkout::CheckoutArgs),
+    /// (c) Concurrent one-unit PlaceOrder on one hot SKU, then a sell-out that must not oversell.
+    Flash(flash::FlashArgs),
+    /// (d) Storefront mix: 90 % availability, 9 % orders, 1 % shipments of the mix's own orders.
+    Mix(mix::MixArgs),
     /// Time a dry-run consistency check of the whole ledger.
     Consistency,
+}
+
+/// Options every load scenario shares.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LoadShape {
+    /// Concurrent callers, each with one call in flight.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) clients: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) duration: u64,
+    /// Total calls per second to offer, spread evenly over the callers (open loop: latency is
+    /// measured from each call's scheduled time). Absent: every caller sends as fast as it can.
+    #[arg(long)]
+    pub(crate) rate: Option<f64>,
+    /// HTTP/2 connections to spread the callers over; 0 picks one per 100 callers (a server
+    /// accepts a limited number of concurrent streams per connection).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) connections: usize,
+    /// A prefix that makes this run's order ids unique; defaults to the current time.
+    #[arg(long)]
+    pub(crate) run: Option<String>,
+    /// No progress display on stderr.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+impl LoadShape {
+    /// The order-id prefix of this run.
+    pub(crate) fn run_id(&self) -> String {
+        self.run.clone().unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            format!("b{secs:x}")
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -56,18 +119,96 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let channel = connect(&cli.addr).await?;
+    let target = Target {
+        addr: cli.addr,
+        auth: Bearer::new(cli.token.as_deref())?,
+    };
     match cli.command {
-        Command::Load(args) => catalogue::load(channel, &args).await,
-        Command::Availability(args) => availability::run(channel, &args).await,
-        Command::Consistency => consistency::run(channel).await,
+        Command::Load(args) => catalogue::load(target.connect().await?, &args).await,
+        Command::Availability(args) => availability::run(&target, &args).await,
+        Command::Checkout(args) => checkout::run(&target, &args).await,
+        Command::Flash(args) => flash::run(&target, &args).await,
+        Command::Mix(args) => mix::run(&target, &args).await,
+        Command::Consistency => consistency::run(target.connect().await?).await,
     }
 }
 
-/// One HTTP/2 connection; tonic multiplexes every concurrent call over it.
-async fn connect(addr: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(addr.to_owned())?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await?)
+/// A connection to stockd that sends the bearer token, if any, with every call.
+pub(crate) type Ch = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone)]
+pub(crate) struct Bearer(Option<AsciiMetadataValue>);
+
+impl Bearer {
+    fn new(token: Option<&str>) -> anyhow::Result<Self> {
+        Ok(Self(match token.filter(|t| !t.is_empty()) {
+            Some(token) => Some(format!("Bearer {token}").parse()?),
+            None => None,
+        }))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Where stockd is and how to authenticate to it.
+pub(crate) struct Target {
+    addr: String,
+    auth: Bearer,
+}
+
+impl Target {
+    /// One HTTP/2 connection; tonic multiplexes every concurrent call over it.
+    pub(crate) async fn connect(&self) -> anyhow::Result<Ch> {
+        let channel = Endpoint::from_shared(self.addr.clone())?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
+        Ok(InterceptedService::new(channel, self.auth.clone()))
+    }
+}
+
+/// Several connections, so that hundreds of callers are not capped by one connection's stream
+/// limit; caller `i` uses connection `i % n`.
+pub(crate) struct Connections(Vec<Ch>);
+
+impl Connections {
+    pub(crate) async fn open(target: &Target, shape: &LoadShape) -> anyhow::Result<Self> {
+        let n = if shape.connections == 0 {
+            shape.clients.div_ceil(100).max(1)
+        } else {
+            shape.connections
+        };
+        let mut channels = Vec::with_capacity(n);
+        for _ in 0..n {
+            channels.push(target.connect().await?);
+        }
+        Ok(Self(channels))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn for_caller(&self, caller: usize) -> Ch {
+        self.0[caller % self.0.len()].clone()
+    }
+
+    pub(crate) fn any(&self) -> Ch {
+        self.0[0].clone()
+    }
 }

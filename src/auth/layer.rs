@@ -1,0 +1,121 @@
+//! The tower layer that authenticates every request before any service sees it, checks the
+//! RPC's roles, and hands the caller to handlers in the request's extensions.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tonic::Status;
+use tower::{Layer, Service};
+
+use super::{
+    policy::{Access, access},
+    tokens::{Refusal, TokenTable},
+};
+use crate::clock::SharedClock;
+
+/// Authentication on (a table of tokens) or off (an explicit choice of the operator).
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    tokens: Option<Arc<TokenTable>>,
+    clock: SharedClock,
+}
+
+impl AuthLayer {
+    /// Checks every call against `tokens`; `None` lets every call through.
+    pub fn new(tokens: Option<TokenTable>, clock: SharedClock) -> Self {
+        Self {
+            tokens: tokens.map(Arc::new),
+            clock,
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service the layer wraps around the routes.
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    layer: AuthLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if let Some(tokens) = &self.layer.tokens {
+            match authorize(tokens, &request, &self.layer.clock) {
+                Ok(Some(caller)) => {
+                    request.extensions_mut().insert(caller);
+                }
+                Ok(None) => {}
+                Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
+            }
+        }
+        // The clone that was made ready is the one to call (tower's readiness contract).
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        Box::pin(ready.call(request))
+    }
+}
+
+fn authorize<B>(
+    tokens: &TokenTable,
+    request: &http::Request<B>,
+    clock: &SharedClock,
+) -> Result<Option<super::Caller>, Status> {
+    let roles = match access(request.uri().path()) {
+        Access::Open => return Ok(None),
+        Access::Unknown => return Err(Status::unimplemented("no such method")),
+        Access::Roles(roles) => roles,
+    };
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let caller = tokens.authenticate(token, clock.now()).map_err(|refusal| {
+        Status::unauthenticated(match refusal {
+            Refusal::Missing => "missing bearer token (authorization: Bearer <token>)",
+            Refusal::Unknown => "unknown bearer token",
+            Refusal::Expired => "expired bearer token",
+        })
+    })?;
+    if !roles.iter().any(|role| caller.roles.contains(role)) {
+        return Err(Status::permission_denied(format!(
+            "{} may not call {}",
+            caller.name,
+            request.uri().path()
+        )));
+    }
+    Ok(Some(caller.clone()))
+}

@@ -1,0 +1,412 @@
+//! Telemetry as on-call sees it: spans reach an OTLP collector inside the caller's trace, and the
+//! metrics endpoint counts calls by method and status.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    common::v1::any_value::Value,
+    trace::v1::{Span, span::SpanKind},
+};
+use sqlx::PgPool;
+use stockd::{
+    grpc::pb,
+    repo::MIGRATOR,
+    startup::Application,
+    telemetry::{self, OtlpExport},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
+use tonic::{Code, Request, Response, Status};
+use tracing_subscriber::prelude::*;
+
+use crate::{
+    orders::{line, order},
+    support::{TestApp, eventually, own_database_url},
+};
+
+/// A collector's trace endpoint in this process: it keeps every span with its service name.
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<Mutex<Vec<(String, Span)>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let mut kept = self.spans.lock().unwrap();
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|resource| &resource.attributes)
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                .map(|value| match value {
+                    Value::StringValue(name) => name.clone(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            for scope_spans in resource_spans.scope_spans {
+                for span in scope_spans.spans {
+                    kept.push((service.clone(), span));
+                }
+            }
+        }
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+impl Collector {
+    /// Serves OTLP/gRPC on a free local port.
+    async fn start() -> (SocketAddr, Collector) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let collector = Collector::default();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(collector.clone()))
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+        (addr, collector)
+    }
+
+    fn spans_of_trace(&self, trace_id: &[u8]) -> Vec<(String, Span)> {
+        let spans = self.spans.lock().unwrap();
+        spans
+            .iter()
+            .filter(|(_, span)| span.trace_id == trace_id)
+            .cloned()
+            .collect()
+    }
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool: PgPool) {
+    // Arrange: a collector, and this test's spans exported to it (the subscriber is this
+    // thread's, and the test runtime runs the server on this thread).
+    let (addr, collector) = Collector::start().await;
+    let provider = telemetry::otlp_tracer_provider(&OtlpExport {
+        endpoint: format!("http://{addr}"),
+        service_name: Some("stockd-under-test".into()),
+    })
+    .unwrap();
+    let _subscriber = tracing_subscriber::registry()
+        .with(telemetry::otel_layer(&provider))
+        .set_default();
+    let app = TestApp::spawn(pool).await;
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+
+    // Act: one call inside the caller's trace, one without any.
+    let mut request = Request::new(pb::GetSourceRequest {
+        code: "default".into(),
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")
+            .parse()
+            .unwrap(),
+    );
+    app.sources().get_source(request).await.unwrap();
+    app.sources()
+        .get_source(pb::GetSourceRequest {
+            code: "default".into(),
+        })
+        .await
+        .unwrap();
+    let flushing = provider.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Assert: the server span joined the caller's trace under the caller's span.
+    let trace_id = hex(TRACE_ID);
+    let spans = eventually("the server span in the collector", || {
+        let spans = collector.spans_of_trace(&trace_id);
+        async move { (!spans.is_empty()).then_some(spans) }
+    })
+    .await;
+    let (service, span) = spans
+        .iter()
+        .find(|(_, span)| span.parent_span_id == hex(CALLER_SPAN_ID))
+        .unwrap_or_else(|| panic!("no span has the caller's span as parent: {spans:?}"));
+    assert_eq!(service, "stockd-under-test");
+    assert_eq!(span.name, "stockd.v1.SourceService/GetSource");
+    assert_eq!(span.kind, SpanKind::Server as i32);
+    let status_code = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "rpc.grpc.status_code")
+        .and_then(|kv| kv.value.as_ref()?.value.clone());
+    assert_eq!(status_code, Some(Value::IntValue(0)), "{span:?}");
+    // The call without traceparent started a trace of its own.
+    let all = collector.spans.lock().unwrap().clone();
+    assert!(
+        all.iter()
+            .any(|(_, span)| span.trace_id != trace_id && span.parent_span_id.is_empty()),
+        "{all:?}"
+    );
+    app.stop().await;
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_stockd_process_flushes_its_spans_when_it_stops(pool: PgPool) {
+    // Arrange: a real `stockd serve` exporting to the collector, as the chart configures it.
+    let (collector_addr, collector) = Collector::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stockd"))
+        .arg("serve")
+        .env("DATABASE_URL", own_database_url(&pool))
+        .env("STOCKD_GRPC_ADDR", format!("127.0.0.1:{port}"))
+        .env("STOCKD_MIGRATE_ON_START", "false")
+        .env("STOCKD_AUTH_DISABLED", "true")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://{collector_addr}"),
+        )
+        .env_remove("OTEL_SERVICE_NAME")
+        // Quiet logs must not silence traces.
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let channel = eventually("stockd to accept connections", || {
+        let endpoint = endpoint.clone();
+        async move { endpoint.connect().await.ok() }
+    })
+    .await;
+    const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+
+    // Act: one traced call, then SIGTERM well before the exporter's 5-second batch delay.
+    let mut request = Request::new(pb::GetSourceRequest {
+        code: "default".into(),
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-b7ad6b7169203331-01")
+            .parse()
+            .unwrap(),
+    );
+    pb::source_service_client::SourceServiceClient::new(channel)
+        .get_source(request)
+        .await
+        .unwrap();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let exit = eventually("stockd to exit", || {
+        let exit = child.try_wait().unwrap();
+        async move { exit }
+    })
+    .await;
+
+    // Assert: a clean exit, and the span was exported on the way out, as service "stockd".
+    assert!(exit.success(), "{exit:?}");
+    let spans = collector.spans_of_trace(&hex(TRACE_ID));
+    let (service, span) = spans
+        .iter()
+        .find(|(_, span)| span.name == "stockd.v1.SourceService/GetSource")
+        .unwrap_or_else(|| panic!("the server span was not flushed before exit: {spans:?}"));
+    assert_eq!(service, "stockd");
+    assert_eq!(span.parent_span_id, hex("b7ad6b7169203331"));
+}
+
+/// GETs `/metrics` over plain HTTP/1.1 and returns the body.
+async fn scrape(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: stockd\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    body.to_owned()
+}
+
+/// The value of the sample of `name` whose labels include `labels`, if any.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (label_text, value) = match rest.strip_prefix('{') {
+            Some(rest) => rest.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        let found: HashMap<&str, &str> = label_text
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(key, value)| (key, value.trim_matches('"')))
+            .collect();
+        labels
+            .iter()
+            .all(|(key, value)| found.get(key) == Some(value))
+            .then(|| value.trim().parse().unwrap())
+    })
+}
+
+fn grpc_calls(text: &str, service: &str, method: &str, code: &str) -> Option<f64> {
+    sample(
+        text,
+        "stockd_grpc_requests_total",
+        &[("service", service), ("method", method), ("code", code)],
+    )
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_metrics_endpoint_counts_calls_by_method_and_status(pool: PgPool) {
+    // Arrange
+    let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics_listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = TestApp::spawn_app(
+        Application::build(pool, listener, Duration::from_secs(5))
+            .with_metrics_listener(metrics_listener),
+    )
+    .await;
+    app.stock_items(&[("default", "MUG", "1")]).await;
+
+    // Act: an order that fits, one that is refused, a lookup that fails, a streaming call.
+    let mut reservations = app.reservations();
+    reservations
+        .place_order(order("m-1", vec![line("MUG", "1")]))
+        .await
+        .unwrap();
+    let refused = reservations
+        .place_order(order("m-2", vec![line("MUG", "5")]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let missing = app
+        .sources()
+        .get_source(pb::GetSourceRequest {
+            code: "nowhere".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let mut reports =
+        pb::fulfilment_service_client::FulfilmentServiceClient::new(app.channel.clone())
+            .check_consistency(pb::CheckConsistencyRequest { repair: false })
+            .await
+            .unwrap()
+            .into_inner();
+    while let Some(report) = reports.next().await {
+        report.unwrap();
+    }
+    let text = scrape(metrics_addr).await;
+
+    // Assert: each call under its method and status, unary and streaming alike.
+    let reservation = "stockd.v1.ReservationService";
+    assert_eq!(
+        grpc_calls(&text, reservation, "PlaceOrder", "OK"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        grpc_calls(&text, reservation, "PlaceOrder", "FAILED_PRECONDITION"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        grpc_calls(&text, "stockd.v1.SourceService", "GetSource", "NOT_FOUND"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        grpc_calls(
+            &text,
+            "stockd.v1.SourceItemService",
+            "UpsertSourceItems",
+            "OK"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        grpc_calls(
+            &text,
+            "stockd.v1.FulfilmentService",
+            "CheckConsistency",
+            "OK"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "stockd_grpc_request_duration_seconds_count",
+            &[("method", "PlaceOrder"), ("code", "FAILED_PRECONDITION")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    for (outcome, count) in [("accepted", 1.0), ("refused", 1.0)] {
+        assert_eq!(
+            sample(
+                &text,
+                "stockd_reservations_total",
+                &[("operation", "place_order"), ("outcome", outcome)]
+            ),
+            Some(count),
+            "{text}"
+        );
+    }
+    assert!(
+        sample(&text, "stockd_db_pool_connections", &[]).unwrap() >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "stockd_db_pool_max_connections", &[]).unwrap() >= 1.0,
+        "{text}"
+    );
+    assert_eq!(sample(&text, "stockd_ready", &[]), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "stockd_database_up", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    app.stop().await;
+}
