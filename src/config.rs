@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the gRPC API (migrating the database first unless told not to).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseConfig),
     /// Load the small demo catalogue (idempotent) and exit.
@@ -97,9 +97,27 @@ pub struct ServeConfig {
     /// Who may call.
     #[command(flatten)]
     pub auth: AuthConfig,
+    /// Optional TLS.
+    #[command(flatten)]
+    pub tls: TlsConfig,
     /// Traces, metrics and the database readiness check.
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+}
+
+/// TLS from a certificate and key; without them gRPC is plaintext (TLS then belongs to the
+/// platform: a mesh or the ingress).
+#[derive(Debug, Clone, Args)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    #[arg(long, env = "STOCKD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key.
+    #[arg(long, env = "STOCKD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// With TLS, also serve grpc.health.v1 in plaintext here, for the kubelet's probes.
+    #[arg(long, env = "STOCKD_PLAINTEXT_HEALTH_ADDR")]
+    pub plaintext_health_addr: Option<SocketAddr>,
 }
 
 /// Authentication: a tokens file, or an explicit choice to run without (docs/security.md).

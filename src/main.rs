@@ -69,7 +69,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(config) => startup::serve(config).await?,
+        Command::Serve(config) => startup::serve(*config).await?,
         Command::Migrate(config) => {
             let pool = repo::connect(&config).context("reading DATABASE_URL")?;
             repo::MIGRATOR

@@ -7,7 +7,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::{
     auth::{layer::AuthLayer, tokens::TokenTable},
@@ -32,6 +32,19 @@ pub struct Application {
     tokens: Option<TokenTable>,
     metrics_listener: Option<TcpListener>,
     db_check: DbCheck,
+    tls: Option<Tls>,
+}
+
+/// A PEM certificate chain and private key to serve gRPC over TLS, and the plaintext listener
+/// for health probes (the kubelet's gRPC probes do not speak TLS).
+#[derive(Debug)]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert: Vec<u8>,
+    /// PEM private key.
+    pub key: Vec<u8>,
+    /// Where `grpc.health.v1` is also served in plaintext, if anywhere.
+    pub plaintext_health: Option<TcpListener>,
 }
 
 impl Application {
@@ -47,7 +60,14 @@ impl Application {
             tokens: None,
             metrics_listener: None,
             db_check: DbCheck::default(),
+            tls: None,
         }
+    }
+
+    /// Serves gRPC over TLS (and health in plaintext on its own listener, if given).
+    pub fn with_tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Requires a bearer token from this table on every call but health and reflection.
@@ -100,6 +120,7 @@ impl Application {
         let readiness = Readiness::new(reporter, metrics.clone());
         let options = (*repo.pool().connect_options()).clone();
         let monitor = readiness::start(readiness.clone(), options, self.db_check).await;
+        let plain_health = health.clone();
         let routes = grpc::routes(repo.clone(), health).context("building reflection")?;
         let sweeping = sweeper::spawn(repo.clone(), self.sweep_interval, metrics.clone());
         let endpoint = (self.metrics_listener.zip(metrics.clone())).map(|(listener, metrics)| {
@@ -107,7 +128,18 @@ impl Application {
         });
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let auth = AuthLayer::new(self.tokens, self.clock.clone());
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        let mut probes = None;
+        if let Some(tls) = self.tls {
+            let identity = Identity::from_pem(tls.cert, tls.key);
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .context("configuring TLS")?;
+            probes = tls
+                .plaintext_health
+                .map(|listener| health_only(listener, plain_health));
+        }
+        let server = builder
             .layer(ObserveLayer::new(metrics))
             .layer(auth)
             .add_routes(routes)
@@ -128,6 +160,9 @@ impl Application {
                 "in-flight requests did not finish within the grace period"
             ),
         }
+        if let Some(probes) = probes {
+            probes.stop().await;
+        }
         sweeping.stop().await;
         monitor.stop().await;
         if let Some(endpoint) = endpoint {
@@ -136,6 +171,39 @@ impl Application {
         repo.pool().close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// A plaintext server with nothing but `grpc.health.v1`, beside a TLS main port.
+struct HealthOnly {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn health_only(
+    listener: TcpListener,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> HealthOnly {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        let served = Server::builder()
+            .add_service(health)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), token.cancelled())
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "the plaintext health server failed");
+        }
+    });
+    HealthOnly { stop, task }
+}
+
+impl HealthOnly {
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
     }
 }
 
@@ -180,10 +248,37 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(tokens) = tokens {
         app = app.with_tokens(tokens);
     }
+    if let Some(tls) = tls_from(&config).await? {
+        app = app.with_tls(tls);
+    }
     tracing::info!(
         addr = %app.local_addr()?,
         version = env!("CARGO_PKG_VERSION"),
         "stockd serving gRPC"
     );
     app.run_until(crate::shutdown::signal()).await
+}
+
+/// Reads the certificate and key, and binds the plaintext health port, when TLS is configured.
+async fn tls_from(config: &ServeConfig) -> anyhow::Result<Option<Tls>> {
+    let (Some(cert), Some(key)) = (&config.tls.tls_cert, &config.tls.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let plaintext_health = match config.tls.plaintext_health_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the plaintext health address {addr}"))?,
+        ),
+        None => None,
+    };
+    tracing::info!("serving gRPC over TLS");
+    Ok(Some(Tls {
+        cert: read(cert)?,
+        key: read(key)?,
+        plaintext_health,
+    }))
 }

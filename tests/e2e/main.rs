@@ -17,3 +17,4 @@ mod sources;
 mod stocks;
 mod support;
 mod telemetry;
+mod tls;
