@@ -114,7 +114,8 @@ impl Application {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting and gives
     /// in-flight calls the grace period before closing the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy);
+        let repo =
+            Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy).with_order_batching();
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
         let readiness = Readiness::new(reporter, metrics.clone());

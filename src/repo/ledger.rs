@@ -117,3 +117,43 @@ pub(crate) async fn append(
     .await?;
     Ok(())
 }
+
+/// Appends rows of many orders at once, each `(order id, SKU, signed quantity)` with the order as
+/// its object, and moves the totals by their sums. The totals rows must already be locked.
+pub(crate) async fn append_many(
+    conn: &mut PgConnection,
+    stock: StockId,
+    event: Event,
+    entries: &[(&str, &str, Decimal)],
+    now: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let orders: Vec<&str> = entries.iter().map(|e| e.0).collect();
+    let skus: Vec<&str> = entries.iter().map(|e| e.1).collect();
+    let quantities: Vec<Decimal> = entries.iter().map(|e| e.2).collect();
+    sqlx::query(
+        "INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, created_at) \
+         SELECT $1, s, q, $5, o, o, $6 FROM unnest($2::text[], $3::numeric[], $4::text[]) AS e(s, q, o)",
+    )
+    .bind(stock.get())
+    .bind(&skus)
+    .bind(&quantities)
+    .bind(&orders)
+    .bind(event.name())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE stock_sku_reservation t SET reserved = t.reserved + d.q \
+         FROM (SELECT s, SUM(q) AS q FROM unnest($2::text[], $3::numeric[]) AS e(s, q) GROUP BY s) d \
+         WHERE t.stock_id = $1 AND t.sku = d.s",
+    )
+    .bind(stock.get())
+    .bind(&skus)
+    .bind(&quantities)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fulfilment;
 pub mod holds;
 mod ledger;
+mod order_batch;
 pub mod orders;
 mod rows;
 pub mod settings;
@@ -50,6 +51,8 @@ pub struct Repo {
     pool: PgPool,
     clock: SharedClock,
     hold_policy: HoldPolicy,
+    /// Group commit for PlaceOrder, when turned on.
+    orders: Option<order_batch::OrderBatcher>,
 }
 
 impl Repo {
@@ -64,7 +67,14 @@ impl Repo {
             pool,
             clock,
             hold_policy,
+            orders: None,
         }
+    }
+
+    /// Places orders in batches: those arriving during a transaction share the next one.
+    pub fn with_order_batching(mut self) -> Self {
+        self.orders = Some(order_batch::OrderBatcher::start(self.clone()));
+        self
     }
 
     /// The time-to-live rules of cart holds.

@@ -10,6 +10,7 @@ use super::{
     Repo, RepoError,
     availability::{ReservedLine, check_lines, load_snapshot, reserved_lines},
     ledger::{self, Entry, Event},
+    order_batch::Job,
     retry_conflicts,
     rows::sku,
 };
@@ -164,6 +165,29 @@ impl Repo {
             &[req.channel.kind(), req.channel.code(), cart],
             req.lines.iter().map(|(s, q)| (s, *q)),
         );
+        if let Some(batcher) = &self.orders {
+            let job = Job {
+                request: req.clone(),
+                stock,
+                print: print.clone(),
+                reply: tokio::sync::oneshot::channel().0,
+            };
+            if let Some(answer) = batcher.submit(job).await
+                && let Ok(result) = answer.await
+            {
+                return result;
+            }
+        }
+        self.place_order_alone(req, stock, &print).await
+    }
+
+    /// Places one order in a transaction of its own.
+    pub(super) async fn place_order_alone(
+        &self,
+        req: &OrderRequest,
+        stock: StockId,
+        print: &str,
+    ) -> Result<PlacedOrder, RepoError> {
         retry_conflicts(|| async {
             let now = self.clock.now();
             let mut tx = self.pool.begin().await?;
@@ -177,14 +201,14 @@ impl Repo {
             .bind(req.channel.kind())
             .bind(req.channel.code())
             .bind(req.cart.as_ref().map(CartId::as_str))
-            .bind(&print)
+            .bind(print)
             .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if inserted == 0 {
                 tx.rollback().await?;
-                return self.replay_order(&req.order_id, &print).await;
+                return self.replay_order(&req.order_id, print).await;
             }
             let lines = reserve_lines(&mut tx, stock, req, now).await?;
             if let Some(cart) = &req.cart {
@@ -204,7 +228,7 @@ impl Repo {
         .await
     }
 
-    async fn replay_order(
+    pub(super) async fn replay_order(
         &self,
         order_id: &OrderId,
         print: &str,

@@ -52,7 +52,9 @@ impl Pacer {
                 (now < self.deadline).then_some(now)
             }
             Some(interval) => {
-                if self.next >= self.deadline {
+                // A caller that fell behind does not catch up after the end: its missed slots
+                // are dropped, and the calls it did send carry the delay in their latency.
+                if self.next >= self.deadline || Instant::now() >= self.deadline {
                     return None;
                 }
                 tokio::time::sleep_until(self.next.into()).await;

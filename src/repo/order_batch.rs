@@ -1,0 +1,387 @@
+//! Group commit for PlaceOrder: orders that arrive while a transaction is running wait for the
+//! next one, and a whole batch is checked and reserved in one transaction with one commit.
+//!
+//! A flash sale is limited by commits on one hot row (one fsync each); here a batch of orders
+//! for that SKU costs one lock, one snapshot, a handful of bulk statements and one commit. The
+//! rules stay those of a single order: the batch locks the totals of all its SKUs in SKU order
+//! first, then judges the orders one after another in arrival order against a running tally, so
+//! each order sees exactly what it would have seen alone after the ones before it.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    Repo, RepoError,
+    availability::{ReservedLine, Snapshot, load_snapshot, reserved_lines},
+    ledger::{self, Event},
+    orders::{OrderRequest, PlacedOrder},
+};
+use crate::domain::{CartId, LineRefusal, ProductSettings, QuantityCheck, StockId, check_quantity};
+
+/// Most orders judged in one transaction.
+pub(super) const MAX_BATCH: usize = 256;
+
+/// One caller waiting for its order.
+pub(super) struct Job {
+    pub(super) request: OrderRequest,
+    pub(super) stock: StockId,
+    pub(super) print: String,
+    pub(super) reply: oneshot::Sender<Result<PlacedOrder, RepoError>>,
+}
+
+/// The handle the repository sends orders to.
+#[derive(Debug, Clone)]
+pub(super) struct OrderBatcher {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("order", &self.request.order_id)
+            .finish()
+    }
+}
+
+impl OrderBatcher {
+    /// Starts the worker; it ends when the last handle is dropped.
+    pub(super) fn start(repo: Repo) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                repo.run_batch(batch).await;
+            }
+        });
+        Self { jobs }
+    }
+
+    /// Queues an order; `None` when the worker is gone (the caller then places it alone).
+    pub(super) async fn submit(
+        &self,
+        job: Job,
+    ) -> Option<oneshot::Receiver<Result<PlacedOrder, RepoError>>> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job { reply: tx, ..job };
+        self.jobs.send(job).await.ok().map(|()| rx)
+    }
+}
+
+/// What the batch decided for one job.
+enum Outcome {
+    Placed(Vec<ReservedLine>),
+    Refused(Vec<LineRefusal>),
+    /// The order id exists already (or twice in this batch): answer from the stored order.
+    Replay,
+}
+
+impl Repo {
+    async fn run_batch(&self, batch: Vec<Job>) {
+        let mut by_stock: HashMap<StockId, Vec<Job>> = HashMap::new();
+        for job in batch {
+            by_stock.entry(job.stock).or_default().push(job);
+        }
+        for (stock, jobs) in by_stock {
+            match self.decide_batch(stock, &jobs).await {
+                Ok(outcomes) => self.answer(jobs, outcomes).await,
+                Err(error) => {
+                    // Nothing was committed: each order goes the single-order way, which
+                    // retries conflicts and reports its own errors.
+                    tracing::debug!(%error, orders = jobs.len(), "order batch failed; placing alone");
+                    for job in jobs {
+                        let result = self
+                            .place_order_alone(&job.request, job.stock, &job.print)
+                            .await;
+                        let _ = job.reply.send(result);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let result = match outcome {
+                Outcome::Placed(lines) => Ok(PlacedOrder {
+                    order_id: job.request.order_id.clone(),
+                    stock: job.stock,
+                    lines,
+                    replayed: false,
+                }),
+                Outcome::Refused(refusals) => Err(RepoError::Refused(refusals)),
+                Outcome::Replay => self.replay_order(&job.request.order_id, &job.print).await,
+            };
+            let _ = job.reply.send(result);
+        }
+    }
+
+    /// One transaction for every order of one stock in the batch.
+    async fn decide_batch(&self, stock: StockId, jobs: &[Job]) -> Result<Vec<Outcome>, RepoError> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let skus: BTreeSet<&str> = jobs
+            .iter()
+            .flat_map(|j| j.request.lines.iter().map(|(s, _)| s.as_str()))
+            .collect();
+        let skus: Vec<&str> = skus.into_iter().collect();
+        ledger::lock_totals(&mut tx, stock, &skus).await?;
+        let existing = existing_orders(&mut tx, jobs).await?;
+        let snapshot = load_snapshot(&mut tx, stock, &skus, now, None).await?;
+        let mut held = cart_holds(&mut tx, stock, jobs, &skus, now).await?;
+        let mut tally = Tally::default();
+        let mut seen = HashSet::new();
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut placed = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let id = job.request.order_id.as_str();
+            if existing.contains(id) || !seen.insert(id) {
+                outcomes.push(Outcome::Replay);
+                placed.push(None);
+                continue;
+            }
+            let (outcome, checks) = tally.judge(&snapshot, &job.request, &mut held);
+            outcomes.push(outcome);
+            placed.push(checks);
+        }
+        write_placed(&mut tx, stock, jobs, &placed, now).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+/// Reservations the batch has made so far.
+#[derive(Default)]
+struct Tally {
+    /// Change of live reservations per SKU since the snapshot (negative: reserved).
+    delta: HashMap<String, Decimal>,
+}
+
+impl Tally {
+    /// Judges one order as if it were alone, after the orders before it in the batch.
+    fn judge(
+        &mut self,
+        snapshot: &Snapshot,
+        request: &OrderRequest,
+        held: &mut HashMap<CartId, HashMap<String, Decimal>>,
+    ) -> (Outcome, Option<Vec<QuantityCheck>>) {
+        let no_settings = ProductSettings::default();
+        let own = request.cart.as_ref().and_then(|c| held.get(c));
+        let mut refusals = Vec::new();
+        let mut checks = Vec::with_capacity(request.lines.len());
+        for (i, (sku, qty)) in request.lines.iter().enumerate() {
+            let mut view = snapshot.view(sku, &no_settings);
+            view.reserved += self.delta.get(sku.as_str()).copied().unwrap_or_default();
+            // The cart's own holds are available to it.
+            view.reserved += own
+                .and_then(|h| h.get(sku.as_str()))
+                .copied()
+                .unwrap_or_default();
+            let check = check_quantity(&view, *qty);
+            refusals.extend(
+                check
+                    .violations
+                    .iter()
+                    .map(|v| LineRefusal::rule(i, sku, v.code, v.message())),
+            );
+            checks.push(check);
+        }
+        if !refusals.is_empty() {
+            return (Outcome::Refused(refusals), None);
+        }
+        if let Some(cart) = &request.cart
+            && let Some(holds) = held.remove(cart)
+        {
+            // The order consumes its cart's holds: they stop counting for the orders after it.
+            for (sku, qty) in holds {
+                *self.delta.entry(sku).or_default() += qty;
+            }
+        }
+        for ((sku, qty), check) in request.lines.iter().zip(&checks) {
+            if check.salable.manage_stock {
+                *self.delta.entry(sku.to_string()).or_default() -= qty.get();
+            }
+        }
+        let lines = reserved_lines(&request.lines, checks.clone());
+        (Outcome::Placed(lines), Some(checks))
+    }
+}
+
+async fn existing_orders(
+    conn: &mut PgConnection,
+    jobs: &[Job],
+) -> Result<HashSet<String>, RepoError> {
+    let ids: Vec<&str> = jobs.iter().map(|j| j.request.order_id.as_str()).collect();
+    let found: Vec<String> =
+        sqlx::query_scalar("SELECT order_id FROM sales_order WHERE order_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Unexpired holds of the batch's carts on the batch's SKUs, per cart and SKU (as positive
+/// quantities: what each cart gets back when it orders).
+async fn cart_holds(
+    conn: &mut PgConnection,
+    stock: StockId,
+    jobs: &[Job],
+    skus: &[&str],
+    now: DateTime<Utc>,
+) -> Result<HashMap<CartId, HashMap<String, Decimal>>, RepoError> {
+    let carts: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j.request.cart.as_ref().map(CartId::as_str))
+        .collect();
+    if carts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String, Decimal)> = sqlx::query_as(
+        "SELECT cart_id, sku, quantity FROM cart_hold \
+         WHERE cart_id = ANY($1) AND stock_id = $2 AND sku = ANY($3) AND expires_at > $4",
+    )
+    .bind(&carts)
+    .bind(stock.get())
+    .bind(skus)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    let mut held: HashMap<CartId, HashMap<String, Decimal>> = HashMap::new();
+    for (cart, sku, qty) in rows {
+        let cart =
+            CartId::parse(&cart).map_err(|e| RepoError::Corrupt(format!("cart {cart:?}: {e}")))?;
+        held.entry(cart).or_default().insert(sku, qty);
+    }
+    Ok(held)
+}
+
+/// Writes every placed order of the batch with bulk statements.
+async fn write_placed(
+    conn: &mut PgConnection,
+    stock: StockId,
+    jobs: &[Job],
+    placed: &[Option<Vec<QuantityCheck>>],
+    now: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    let mut rows = OrderRows::default();
+    for (job, checks) in jobs.iter().zip(placed) {
+        if let Some(checks) = checks {
+            rows.add(job, checks);
+        }
+    }
+    if rows.orders.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, cart_id, \
+         fingerprint, created_at) \
+         SELECT o, $1, t, c, k, f, $7 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[]) AS x(o, t, c, k, f)",
+    )
+    .bind(stock.get())
+    .bind(&rows.orders)
+    .bind(&rows.kinds)
+    .bind(&rows.codes)
+    .bind(&rows.carts)
+    .bind(&rows.prints)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let entries: Vec<(&str, &str, Decimal)> = rows
+        .line_orders
+        .iter()
+        .zip(&rows.skus)
+        .zip(&rows.ordered)
+        .zip(&rows.reserved)
+        .filter(|(_, reserved)| **reserved)
+        .map(|(((order, sku), qty), _)| (order.as_str(), sku.as_str(), -*qty))
+        .collect();
+    ledger::append_many(conn, stock, Event::OrderPlaced, &entries, now).await?;
+    rows.insert_lines(conn).await?;
+    let carts: Vec<&str> = rows.carts.iter().filter_map(|c| c.as_deref()).collect();
+    if !carts.is_empty() {
+        sqlx::query("DELETE FROM cart_hold WHERE cart_id = ANY($1)")
+            .bind(&carts)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Column arrays for the bulk inserts.
+#[derive(Default)]
+struct OrderRows {
+    orders: Vec<String>,
+    kinds: Vec<String>,
+    codes: Vec<String>,
+    carts: Vec<Option<String>>,
+    prints: Vec<String>,
+    line_orders: Vec<String>,
+    skus: Vec<String>,
+    positions: Vec<i32>,
+    ordered: Vec<Decimal>,
+    backordered: Vec<Decimal>,
+    reserved: Vec<bool>,
+    notify: Vec<bool>,
+    restock_date: Vec<Option<NaiveDate>>,
+    restock_qty: Vec<Option<Decimal>>,
+    only_x_left: Vec<Option<Decimal>>,
+}
+
+impl OrderRows {
+    fn add(&mut self, job: &Job, checks: &[QuantityCheck]) {
+        let r = &job.request;
+        self.orders.push(r.order_id.to_string());
+        self.kinds.push(r.channel.kind().to_owned());
+        self.codes.push(r.channel.code().to_owned());
+        self.carts.push(r.cart.as_ref().map(|c| c.to_string()));
+        self.prints.push(job.print.clone());
+        for (position, ((sku, qty), check)) in r.lines.iter().zip(checks).enumerate() {
+            let facts = &check.notice_facts;
+            self.line_orders.push(r.order_id.to_string());
+            self.skus.push(sku.to_string());
+            self.positions
+                .push(i32::try_from(position).unwrap_or(i32::MAX));
+            self.ordered.push(qty.get());
+            self.backordered.push(check.backordered_qty);
+            self.reserved.push(check.salable.manage_stock);
+            self.notify.push(facts.backorder_notice);
+            self.restock_date
+                .push(facts.restock.as_ref().map(|x| x.date));
+            self.restock_qty
+                .push(facts.restock.as_ref().and_then(|x| x.qty));
+            self.only_x_left.push(facts.only_x_left);
+        }
+    }
+
+    async fn insert_lines(&self, conn: &mut PgConnection) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO order_line (order_id, sku, position, ordered, backordered, reserved, \
+             backorder_notice, restock_date, restock_qty, only_x_left) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::numeric[], \
+             $5::numeric[], $6::bool[], $7::bool[], $8::date[], $9::numeric[], $10::numeric[])",
+        )
+        .bind(&self.line_orders)
+        .bind(&self.skus)
+        .bind(&self.positions)
+        .bind(&self.ordered)
+        .bind(&self.backordered)
+        .bind(&self.reserved)
+        .bind(&self.notify)
+        .bind(&self.restock_date)
+        .bind(&self.restock_qty)
+        .bind(&self.only_x_left)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
