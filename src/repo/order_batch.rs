@@ -20,7 +20,9 @@ use super::{
     ledger::{self, Event},
     orders::{OrderRequest, PlacedOrder},
 };
-use crate::domain::{CartId, LineRefusal, ProductSettings, QuantityCheck, StockId, check_quantity};
+use crate::domain::{
+    CartId, LineRefusal, ProductSettings, QuantityCheck, SalesChannel, StockId, check_quantity,
+};
 
 /// Most orders judged in one transaction.
 pub(super) const MAX_BATCH: usize = 256;
@@ -28,7 +30,6 @@ pub(super) const MAX_BATCH: usize = 256;
 /// One caller waiting for its order.
 pub(super) struct Job {
     pub(super) request: OrderRequest,
-    pub(super) stock: StockId,
     pub(super) print: String,
     pub(super) reply: oneshot::Sender<Result<PlacedOrder, RepoError>>,
 }
@@ -87,20 +88,39 @@ enum Outcome {
 
 impl Repo {
     async fn run_batch(&self, batch: Vec<Job>) {
+        let stocks = match self.stocks_of_channels(&batch).await {
+            Ok(stocks) => stocks,
+            Err(error) => {
+                tracing::debug!(%error, "resolving the batch's channels failed; placing alone");
+                for job in batch {
+                    let result = self.place_alone(&job).await;
+                    let _ = job.reply.send(result);
+                }
+                return;
+            }
+        };
         let mut by_stock: HashMap<StockId, Vec<Job>> = HashMap::new();
         for job in batch {
-            by_stock.entry(job.stock).or_default().push(job);
+            match stocks.get(&job.request.channel) {
+                Some(stock) => by_stock.entry(*stock).or_default().push(job),
+                None => {
+                    let _ = job.reply.send(Err(RepoError::NotFound {
+                        kind: "sales channel",
+                        name: job.request.channel.to_string(),
+                    }));
+                }
+            }
         }
         for (stock, jobs) in by_stock {
             match self.decide_batch(stock, &jobs).await {
-                Ok(outcomes) => self.answer(jobs, outcomes).await,
+                Ok(outcomes) => self.answer(stock, jobs, outcomes).await,
                 Err(error) => {
                     // Nothing was committed: each order goes the single-order way, which
                     // retries conflicts and reports its own errors.
                     tracing::debug!(%error, orders = jobs.len(), "order batch failed; placing alone");
                     for job in jobs {
                         let result = self
-                            .place_order_alone(&job.request, job.stock, &job.print)
+                            .place_order_alone(&job.request, stock, &job.print)
                             .await;
                         let _ = job.reply.send(result);
                     }
@@ -109,12 +129,44 @@ impl Repo {
         }
     }
 
-    async fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
+    async fn place_alone(&self, job: &Job) -> Result<PlacedOrder, RepoError> {
+        let stock = self.stock_of_channel(&job.request.channel).await?;
+        self.place_order_alone(&job.request, stock, &job.print)
+            .await
+    }
+
+    /// The stock of every channel named in the batch, in one query.
+    async fn stocks_of_channels(
+        &self,
+        batch: &[Job],
+    ) -> Result<HashMap<SalesChannel, StockId>, RepoError> {
+        let kinds: Vec<&str> = batch.iter().map(|j| j.request.channel.kind()).collect();
+        let codes: Vec<&str> = batch.iter().map(|j| j.request.channel.code()).collect();
+        let rows: Vec<(String, String, i32)> = sqlx::query_as(
+            "SELECT DISTINCT c.type, c.code, c.stock_id FROM sales_channel c \
+             JOIN unnest($1::text[], $2::text[]) AS k(t, c2) ON c.type = k.t AND c.code = k.c2",
+        )
+        .bind(&kinds)
+        .bind(&codes)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(kind, code, id)| {
+                let channel = SalesChannel::parse(&kind, &code)
+                    .map_err(|_| RepoError::Corrupt(format!("sales channel {kind}/{code}")))?;
+                let stock = StockId::new(i64::from(id))
+                    .map_err(|_| RepoError::Corrupt(format!("stock id {id}")))?;
+                Ok((channel, stock))
+            })
+            .collect()
+    }
+
+    async fn answer(&self, stock: StockId, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             let result = match outcome {
                 Outcome::Placed(lines) => Ok(PlacedOrder {
                     order_id: job.request.order_id.clone(),
-                    stock: job.stock,
+                    stock,
                     lines,
                     replayed: false,
                 }),

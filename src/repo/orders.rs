@@ -159,7 +159,6 @@ impl Repo {
     /// concurrent orders (on any number of replicas) never sell more than is salable.
     #[tracing::instrument(skip_all, fields(order = %req.order_id, lines = req.lines.len()))]
     pub async fn place_order(&self, req: &OrderRequest) -> Result<PlacedOrder, RepoError> {
-        let stock = self.stock_of_channel(&req.channel).await?;
         let cart = req.cart.as_ref().map_or("", CartId::as_str);
         let print = fingerprint(
             &[req.channel.kind(), req.channel.code(), cart],
@@ -168,7 +167,6 @@ impl Repo {
         if let Some(batcher) = &self.orders {
             let job = Job {
                 request: req.clone(),
-                stock,
                 print: print.clone(),
                 reply: tokio::sync::oneshot::channel().0,
             };
@@ -178,6 +176,7 @@ impl Repo {
                 return result;
             }
         }
+        let stock = self.stock_of_channel(&req.channel).await?;
         self.place_order_alone(req, stock, &print).await
     }
 
