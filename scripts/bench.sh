@@ -11,7 +11,7 @@
 #   availability  GetSalableQuantities of BATCH SKUs   vs read_batch50    SKUs/s vs tps x 50
 #                 (at every AVAILABILITY_CLIENTS count, then at half the best rate for p99)
 #   checkout      PlaceOrder of 1-5 random lines       vs uniform_update  lines/s vs tps
-#                 (then at half its rate for p99)
+#                 (at every CHECKOUT_CLIENTS count, then at half the best rate for p99)
 #   flash         one-unit PlaceOrder on one hot SKU,  vs hot_update      reserved/s vs tps
 #                 then a sell-out that must not oversell  (hot_sfu and ledger_hot printed too)
 #                 (at every FLASH_CLIENTS count)
@@ -36,9 +36,11 @@
 #
 # Knobs (defaults in brackets): SKUS [100000]  BATCH [50]  CLIENTS [16]  DURATION [15] seconds
 #   SCENARIOS ["availability checkout flash mix"]  AVAILABILITY_CLIENTS ["4 $CLIENTS 64"]
-#   FLASH_CLIENTS ["64 256 512"]  HALF_LOAD [1] (0 skips the half-rate latency runs)
+#   CHECKOUT_CLIENTS ["$CLIENTS 64"]  FLASH_CLIENTS ["64 256 512"]
+#   HALF_LOAD [1] (0 skips the half-rate latency runs)
 #   POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
 #   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
+#   RUN [r<UTC time>] (prefix of the order ids, so runs on one database never collide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +50,7 @@ CLIENTS=${CLIENTS:-16}
 DURATION=${DURATION:-15}
 SCENARIOS=${SCENARIOS-"availability checkout flash mix"}
 AVAILABILITY_CLIENTS=${AVAILABILITY_CLIENTS:-"4 $CLIENTS 64"}
+CHECKOUT_CLIENTS=${CHECKOUT_CLIENTS:-"$CLIENTS 64"}
 FLASH_CLIENTS=${FLASH_CLIENTS:-"64 256 512"}
 HALF_LOAD=${HALF_LOAD:-1}
 POOL=${POOL:-16}
@@ -58,6 +61,12 @@ AUTH=${AUTH:-1}
 RUN=${RUN:-r$(date -u +%Y%m%d%H%M%S)}
 
 started=$(date +%s)
+# Which code was measured: the commit, and whether the service's sources differed from it.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+if ! GIT_OPTIONAL_LOCKS=0 git diff --quiet HEAD -- src migrations ':!src/bin/stockd-bench' \
+  2>/dev/null; then
+  commit="$commit+changes"
+fi
 cargo build --release --quiet --bin stockd --bin stockd-bench
 # shellcheck source=scripts/lib/throwaway-postgres.sh
 . scripts/lib/throwaway-postgres.sh
@@ -66,7 +75,7 @@ psql_() { "$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 # pgbench opens one connection per client: make room for the largest client count.
 most=$POOL
-for c in $CLIENTS $AVAILABILITY_CLIENTS $FLASH_CLIENTS; do
+for c in $CLIENTS $AVAILABILITY_CLIENTS $CHECKOUT_CLIENTS $FLASH_CLIENTS; do
   if [ "$c" -gt "$most" ]; then most=$c; fi
 done
 if [ $((most + POOL + 20)) -gt 300 ]; then
@@ -99,10 +108,10 @@ bench() { target/release/stockd-bench --addr "http://$addr" "$@"; }
 pg_url_base=${DATABASE_URL%/*}
 baseline_url=$pg_url_base/baseline
 psql_ "$pg_url_base/postgres" -c "CREATE DATABASE baseline"
-psql_ "$baseline_url" -f "$BENCH_DIR/setup.sql" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" psql_ "$baseline_url" -f "$BENCH_DIR/setup.sql" >/dev/null
 
 setting() { psql_ "$DATABASE_URL" -Atc "SHOW $1"; }
-echo "# $(date -u +%FT%TZ) run=$RUN nproc=$(nproc)" \
+echo "# $(date -u +%FT%TZ) run=$RUN commit=$commit nproc=$(nproc)" \
   "mem_gib=$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" \
   "pg=$(psql_ "$DATABASE_URL" -Atc 'SHOW server_version')" \
   "synchronous_commit=$(setting synchronous_commit) fsync=$(setting fsync)" \
@@ -173,18 +182,24 @@ for scenario in $SCENARIOS; do
     fi
     ;;
   checkout)
-    settle_stockd
-    line=$(bench checkout --skus "$SKUS" --clients "$CLIENTS" --duration "$DURATION" --run "$RUN")
-    say "$line"
-    baseline uniform_update "$CLIENTS"
-    ratio checkout "$(field "$line" lines_per_s)" "$tps"
-    if [ "$HALF_LOAD" = 1 ]; then
-      half=$(awk -v b="$(field "$line" calls_per_s)" 'BEGIN { printf "%.1f", b / 2 }')
+    best=0 best_clients=$CLIENTS
+    for c in $CHECKOUT_CLIENTS; do
       settle_stockd
-      line=$(bench checkout --skus "$SKUS" --clients "$CLIENTS" --duration "$DURATION" \
+      line=$(bench checkout --skus "$SKUS" --clients "$c" --duration "$DURATION" --run "$RUN")
+      say "$line"
+      baseline uniform_update "$c"
+      ratio "checkout@$c" "$(field "$line" lines_per_s)" "$tps"
+      if [ "$c" = "$CLIENTS" ]; then ratio checkout "$(field "$line" lines_per_s)" "$tps"; fi
+      rate=$(field "$line" calls_per_s)
+      if awk -v a="$best" -v b="$rate" 'BEGIN { exit !(b > a) }'; then best=$rate best_clients=$c; fi
+    done
+    if [ "$HALF_LOAD" = 1 ]; then
+      half=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 2 }')
+      settle_stockd
+      line=$(bench checkout --skus "$SKUS" --clients "$best_clients" --duration "$DURATION" \
         --rate "$half" --run "$RUN-half")
       say "$line"
-      say "half-load checkout: clients=$CLIENTS offered=$half/s PlaceOrder p99_ms=$(field "$line" p99_ms) (target < 25)"
+      say "half-load checkout: clients=$best_clients offered=$half/s PlaceOrder p99_ms=$(field "$line" p99_ms) (target < 25)"
     fi
     ;;
   flash)
@@ -264,7 +279,7 @@ INSERT INTO stock_sku_reservation (stock_id, sku, reserved)
 ANALYZE;
 SQL
   echo "stockd peak RSS before: $(grep VmHWM /proc/$stockd_pid/status)"
-  bench consistency
+  say "$(bench consistency)"
   echo "stockd peak RSS after:  $(grep VmHWM /proc/$stockd_pid/status)"
 fi
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming};
 
 use crate::{
     auth::{layer::AuthLayer, tokens::TokenTable},
@@ -144,9 +144,14 @@ impl Application {
             .layer(ObserveLayer::new(metrics))
             .layer(auth)
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
-                let _ = drain_rx.await;
-            });
+            // Small gRPC frames wait for Nagle's algorithm otherwise: measured 16x fewer
+            // availability answers per second at 4 callers (BENCHMARKS.md).
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                async {
+                    let _ = drain_rx.await;
+                },
+            );
         tokio::pin!(server);
         tokio::select! {
             result = &mut server => return result.context("gRPC server failed"),

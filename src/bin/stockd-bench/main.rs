@@ -77,7 +77,8 @@ pub(crate) struct LoadShape {
     /// accepts a limited number of concurrent streams per connection).
     #[arg(long, default_value_t = 0)]
     pub(crate) connections: usize,
-    /// A prefix that makes this run's order ids unique; defaults to the current time.
+    /// A name for this run, the start of its order ids and hot SKU names; defaults to the
+    /// current time. A random tag is always appended.
     #[arg(long)]
     pub(crate) run: Option<String>,
     /// No progress display on stderr.
@@ -86,14 +87,16 @@ pub(crate) struct LoadShape {
 }
 
 impl LoadShape {
-    /// The order-id prefix of this run.
+    /// The order-id prefix of this invocation: the run name (or the current time) and a random
+    /// tag, so that two invocations never reuse an order id even with the same `--run`.
     pub(crate) fn run_id(&self) -> String {
-        self.run.clone().unwrap_or_else(|| {
-            let secs = std::time::SystemTime::now()
+        let base = self.run.clone().unwrap_or_else(|| {
+            let millis = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis());
-            format!("b{secs:x}")
-        })
+            format!("b{millis:x}")
+        });
+        format!("{base}-{:08x}", fastrand::u32(..))
     }
 }
 
