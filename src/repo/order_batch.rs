@@ -348,14 +348,19 @@ async fn write_placed(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    let entries: Vec<(&str, &str, Decimal)> = rows
+    let entries: Vec<ledger::Row<'_>> = rows
         .line_orders
         .iter()
         .zip(&rows.skus)
         .zip(&rows.ordered)
         .zip(&rows.reserved)
         .filter(|(_, reserved)| **reserved)
-        .map(|(((order, sku), qty), _)| (order.as_str(), sku.as_str(), -*qty))
+        .map(|(((order, sku), qty), _)| ledger::Row {
+            order_id: order,
+            object_id: order,
+            sku,
+            quantity: -*qty,
+        })
         .collect();
     ledger::append_many(conn, stock, Event::OrderPlaced, &entries, now).await?;
     rows.insert_lines(conn).await?;
