@@ -43,8 +43,7 @@ impl AvailabilityService for AvailabilityApi {
             .filter_map(|(i, s)| sku(&mut v, &format!("skus[{i}]"), s))
             .collect();
         let scope = finish(v, scope)?;
-        let stock = self.repo.resolve_stock(&scope).await?;
-        let salable = self.repo.salable_quantities(stock, &skus).await?;
+        let (stock, salable) = self.repo.salable_quantities(&scope, &skus).await?;
         Ok(Response::new(pb::GetSalableQuantitiesResponse {
             stock_id: stock.get(),
             items: skus
@@ -65,10 +64,9 @@ impl AvailabilityService for AvailabilityApi {
         let lines = quantity_lines(&mut v, "lines", pb_lines(&req.lines), false);
         let cart = optional_cart_id(&mut v, "cart_id", &req.cart_id);
         let (scope, (lines, cart)) = finish(v, scope.zip(lines.zip(cart)))?;
-        let stock = self.repo.resolve_stock(&scope).await?;
-        let checks = self
+        let (stock, checks) = self
             .repo
-            .check_quantities(stock, &lines, cart.as_ref())
+            .check_quantities(&scope, &lines, cart.as_ref())
             .await?;
         Ok(Response::new(pb::CheckQuantitiesResponse {
             stock_id: stock.get(),

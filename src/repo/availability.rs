@@ -8,8 +8,10 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::{
     Repo, RepoError,
-    rows::{PRODUCT_SETTINGS_COLUMNS, ProductSettingsRow, SourceItemRow},
+    rows::{PRODUCT_SETTINGS_COLUMNS, ProductSettingsRow},
     settings::load_global,
+    snapshot::query_snapshot,
+    stocks::stock_not_found,
 };
 use crate::domain::{
     CartId, GlobalSettings, LineRefusal, LinkedSourceItem, ProductSettings, Quantity,
@@ -42,21 +44,21 @@ pub enum StockScope {
 /// Everything one stock knows about a batch of SKUs, read in one go.
 #[derive(Debug, Default)]
 pub(super) struct Snapshot {
-    global: GlobalSettings,
-    products: HashMap<String, ProductSettings>,
-    items: HashMap<String, Vec<LinkedSourceItem>>,
-    reserved: HashMap<String, Decimal>,
-}
-
-#[derive(sqlx::FromRow)]
-struct LinkedItemRow {
-    #[sqlx(flatten)]
-    item: SourceItemRow,
-    priority: i32,
-    source_enabled: bool,
+    pub(super) global: GlobalSettings,
+    pub(super) products: HashMap<String, ProductSettings>,
+    pub(super) items: HashMap<String, Vec<LinkedSourceItem>>,
+    pub(super) reserved: HashMap<String, Decimal>,
 }
 
 impl Snapshot {
+    /// A snapshot of no SKUs: only the defaults.
+    pub(super) fn with_global(global: GlobalSettings) -> Self {
+        Snapshot {
+            global,
+            ..Snapshot::default()
+        }
+    }
+
     /// The domain's view of one SKU; `no_settings` stands in for a product without overrides.
     pub(super) fn view<'a>(
         &'a self,
@@ -82,44 +84,68 @@ impl Repo {
         }
     }
 
-    /// Salable quantity of each SKU in one stock, in request order.
-    #[tracing::instrument(skip_all, fields(stock = stock.get(), skus = skus.len()))]
+    /// Salable quantity of each SKU in the scope's stock, in request order, with the stock id.
+    #[tracing::instrument(skip_all, fields(skus = skus.len()))]
     pub async fn salable_quantities(
         &self,
-        stock: StockId,
+        scope: &StockScope,
         skus: &[Sku],
-    ) -> Result<Vec<SalableQuantity>, RepoError> {
-        let snapshot = self.snapshot(stock, skus).await?;
+    ) -> Result<(StockId, Vec<SalableQuantity>), RepoError> {
+        let names: Vec<&str> = skus.iter().map(Sku::as_str).collect();
+        let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
         let no_settings = ProductSettings::default();
-        Ok(skus
+        let salable = skus
             .iter()
             .map(|sku| salable_quantity(&snapshot.view(sku, &no_settings)))
-            .collect())
+            .collect();
+        Ok((stock, salable))
     }
 
-    /// Whether each line can be sold in one stock, in request order; a cart's own holds count
-    /// as available to it.
-    #[tracing::instrument(skip_all, fields(stock = stock.get(), lines = lines.len()))]
+    /// Whether each line can be sold in the scope's stock, in request order, with the stock id;
+    /// a cart's own holds count as available to it.
+    #[tracing::instrument(skip_all, fields(lines = lines.len()))]
     pub async fn check_quantities(
         &self,
-        stock: StockId,
+        scope: &StockScope,
         lines: &[(Sku, Quantity)],
         cart: Option<&CartId>,
-    ) -> Result<Vec<QuantityCheck>, RepoError> {
+    ) -> Result<(StockId, Vec<QuantityCheck>), RepoError> {
         let skus: Vec<&str> = lines.iter().map(|(sku, _)| sku.as_str()).collect();
-        let mut conn = self.pool.acquire().await?;
-        let snapshot = load_snapshot(&mut conn, stock, &skus, self.clock.now(), cart).await?;
+        let (stock, snapshot) = self.scoped_snapshot(scope, &skus, cart).await?;
         let no_settings = ProductSettings::default();
-        Ok(lines
+        let checks = lines
             .iter()
             .map(|(sku, qty)| check_quantity(&snapshot.view(sku, &no_settings), *qty))
-            .collect())
+            .collect();
+        Ok((stock, checks))
     }
 
-    async fn snapshot(&self, stock: StockId, skus: &[Sku]) -> Result<Snapshot, RepoError> {
-        let names: Vec<&str> = skus.iter().map(Sku::as_str).collect();
+    async fn scoped_snapshot(
+        &self,
+        scope: &StockScope,
+        skus: &[&str],
+        cart: Option<&CartId>,
+    ) -> Result<(StockId, Snapshot), RepoError> {
+        if skus.is_empty() {
+            let stock = self.resolve_stock(scope).await?;
+            let global = load_global(&self.pool, false).await?;
+            return Ok((stock, Snapshot::with_global(global)));
+        }
         let mut conn = self.pool.acquire().await?;
-        load_snapshot(&mut conn, stock, &names, self.clock.now(), None).await
+        match query_snapshot(&mut conn, scope, skus, self.clock.now(), cart).await? {
+            Some(found) => Ok(found),
+            None => Err(scope_not_found(scope)),
+        }
+    }
+}
+
+fn scope_not_found(scope: &StockScope) -> RepoError {
+    match scope {
+        StockScope::Stock(id) => stock_not_found(*id),
+        StockScope::Channel(channel) => RepoError::NotFound {
+            kind: "sales channel",
+            name: channel.to_string(),
+        },
     }
 }
 
@@ -175,39 +201,13 @@ pub(super) async fn load_snapshot(
     now: DateTime<Utc>,
     cart: Option<&CartId>,
 ) -> Result<Snapshot, RepoError> {
-    Ok(Snapshot {
-        global: load_global(&mut *conn, false).await?,
-        products: load_products(conn, skus).await?,
-        items: load_linked_items(conn, stock, skus).await?,
-        reserved: load_reserved(conn, stock, skus, now, cart).await?,
-    })
-}
-
-/// Live reservations per SKU: the ledger total, minus unexpired holds of other carts.
-async fn load_reserved(
-    conn: &mut PgConnection,
-    stock: StockId,
-    skus: &[&str],
-    now: DateTime<Utc>,
-    cart: Option<&CartId>,
-) -> Result<HashMap<String, Decimal>, RepoError> {
-    let rows: Vec<(String, Decimal)> = sqlx::query_as(
-        "SELECT sku, SUM(q) FROM ( \
-           SELECT sku, reserved AS q FROM stock_sku_reservation \
-           WHERE stock_id = $1 AND sku = ANY($2) \
-           UNION ALL \
-           SELECT sku, -quantity FROM cart_hold \
-           WHERE stock_id = $1 AND sku = ANY($2) AND expires_at > $3 \
-             AND cart_id IS DISTINCT FROM $4 \
-         ) r GROUP BY sku",
-    )
-    .bind(stock.get())
-    .bind(skus)
-    .bind(now)
-    .bind(cart.map(CartId::as_str))
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().collect())
+    if skus.is_empty() {
+        return Ok(Snapshot::with_global(load_global(&mut *conn, false).await?));
+    }
+    match query_snapshot(conn, &StockScope::Stock(stock), skus, now, cart).await? {
+        Some((_, snapshot)) => Ok(snapshot),
+        None => Err(stock_not_found(stock)),
+    }
 }
 
 pub(super) async fn load_products(
@@ -226,41 +226,4 @@ pub(super) async fn load_products(
                 .map(|(sku, s)| (sku.as_str().to_owned(), s))
         })
         .collect()
-}
-
-async fn load_linked_items(
-    conn: &mut PgConnection,
-    stock: StockId,
-    skus: &[&str],
-) -> Result<HashMap<String, Vec<LinkedSourceItem>>, RepoError> {
-    let rows = sqlx::query_as::<_, LinkedItemRow>(
-        // The CTE pins the plan to the SKU index: with stale statistics after a bulk import the
-        // planner otherwise scans every item of a source (measured: 1 s instead of 1 ms).
-        "WITH si AS MATERIALIZED (SELECT * FROM source_item WHERE sku = ANY($2)) \
-         SELECT si.source_code, si.sku, si.quantity, si.status, si.backorders, \
-         si.out_of_stock_threshold, si.notify_stock_qty, si.restock_date, si.restock_qty, \
-         l.priority, s.enabled AS source_enabled \
-         FROM si \
-         JOIN stock_source_link l ON l.source_code = si.source_code AND l.stock_id = $1 \
-         JOIN source s ON s.code = si.source_code",
-    )
-    .bind(stock.get())
-    .bind(skus)
-    .fetch_all(conn)
-    .await?;
-    let mut items: HashMap<String, Vec<LinkedSourceItem>> = HashMap::new();
-    for row in rows {
-        let priority = u32::try_from(row.priority)
-            .map_err(|_| RepoError::Corrupt(format!("link priority {}", row.priority)))?;
-        let item = crate::domain::SourceItem::try_from(row.item)?;
-        items
-            .entry(item.sku.as_str().to_owned())
-            .or_default()
-            .push(LinkedSourceItem {
-                item,
-                priority,
-                source_enabled: row.source_enabled,
-            });
-    }
-    Ok(items)
 }

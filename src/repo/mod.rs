@@ -11,6 +11,7 @@ mod order_batch;
 pub mod orders;
 mod rows;
 pub mod settings;
+mod snapshot;
 pub mod source_items;
 pub mod source_selection;
 pub mod sources;

@@ -267,7 +267,7 @@ fn stock_id(id: i32) -> Result<StockId, RepoError> {
     StockId::new(i64::from(id)).map_err(|_| RepoError::Corrupt(format!("stock id {id}")))
 }
 
-fn stock_not_found(id: StockId) -> RepoError {
+pub(super) fn stock_not_found(id: StockId) -> RepoError {
     RepoError::NotFound {
         kind: "stock",
         name: id.get().to_string(),

@@ -20,6 +20,7 @@ use stockd::{
     },
     repo::{
         MIGRATOR, Repo, RepoError,
+        availability::StockScope,
         holds::HoldRequest,
         orders::{CancelRequest, OrderRequest},
         source_items::SourceItemWrite,
@@ -198,9 +199,13 @@ async fn run_case(repo: &Repo, clock: &ManualClock, case: usize, p: &Product, op
             }
         }
         let salable = repo
-            .salable_quantities(StockId::DEFAULT, std::slice::from_ref(&sku))
+            .salable_quantities(
+                &StockScope::Stock(StockId::DEFAULT),
+                std::slice::from_ref(&sku),
+            )
             .await
             .unwrap()
+            .1
             .remove(0);
         assert_eq!(
             salable.salable_qty,
@@ -283,11 +288,15 @@ async fn compaction_removes_history_without_changing_salable_quantities(pool: Pg
     .unwrap();
     clock.advance(Duration::seconds(61));
     let salable = || async {
-        repo.salable_quantities(StockId::DEFAULT, std::slice::from_ref(&sku))
-            .await
-            .unwrap()
-            .remove(0)
-            .salable_qty
+        repo.salable_quantities(
+            &StockScope::Stock(StockId::DEFAULT),
+            std::slice::from_ref(&sku),
+        )
+        .await
+        .unwrap()
+        .1
+        .remove(0)
+        .salable_qty
     };
     let before = salable().await;
     assert_eq!(before, Decimal::from(8));

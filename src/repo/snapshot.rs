@@ -1,0 +1,234 @@
+//! One query for everything a stock knows about a batch of SKUs.
+//!
+//! Availability is the hottest read: every storefront page asks it. Reading the stock, the global
+//! defaults, the products, the linked source items and the live reservations separately cost five
+//! round trips per call; this reads them in one, one row per requested SKU.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use super::{
+    RepoError,
+    availability::{Snapshot, StockScope},
+    rows::{GlobalSettingsRow, ProductSettingsRow, SourceItemRow},
+};
+use crate::domain::{CartId, LinkedSourceItem, ProductSettings, SourceItem, StockId};
+
+/// The stock (by id, or by sales channel) drives the join: no stock, no rows. Source items come
+/// back as parallel arrays so a SKU stays one row however many sources stock it. The lateral
+/// subquery is parameterised by the SKU, which keeps it on the SKU index even when statistics
+/// are stale after a bulk import.
+const SNAPSHOT_SQL: &str = "\
+WITH st AS ( \
+  SELECT id FROM stock WHERE id = $1 \
+  UNION ALL \
+  SELECT stock_id FROM sales_channel WHERE type = $2 AND code = $3 \
+  LIMIT 1 \
+) \
+SELECT st.id AS stock_id, k.sku, \
+  g.manage_stock, g.backorders, g.out_of_stock_threshold, g.notify_stock_qty, \
+  g.stock_threshold_qty, g.min_sale_qty, g.max_sale_qty, g.qty_increments, \
+  p.manage_stock AS p_manage_stock, p.backorders AS p_backorders, \
+  p.out_of_stock_threshold AS p_out_of_stock_threshold, p.notify_stock_qty AS p_notify_stock_qty, \
+  p.stock_threshold_qty AS p_stock_threshold_qty, p.min_sale_qty AS p_min_sale_qty, \
+  p.max_sale_qty AS p_max_sale_qty, p.qty_increments AS p_qty_increments, \
+  p.is_qty_decimal AS p_is_qty_decimal, \
+  COALESCE((SELECT r.reserved FROM stock_sku_reservation r \
+            WHERE r.stock_id = st.id AND r.sku = k.sku), 0) \
+  - COALESCE((SELECT SUM(h.quantity) FROM cart_hold h \
+              WHERE h.stock_id = st.id AND h.sku = k.sku AND h.expires_at > $5 \
+                AND h.cart_id IS DISTINCT FROM $6), 0) AS reserved, \
+  i.source_codes, i.quantities, i.statuses, i.backorders AS item_backorders, i.thresholds, \
+  i.notify_qtys, i.restock_dates, i.restock_qtys, i.priorities, i.enabled \
+FROM st \
+CROSS JOIN global_settings g \
+CROSS JOIN unnest($4::text[]) AS k(sku) \
+LEFT JOIN product_settings p ON p.sku = k.sku \
+LEFT JOIN LATERAL ( \
+  SELECT array_agg(si.source_code) AS source_codes, array_agg(si.quantity) AS quantities, \
+    array_agg(si.status) AS statuses, array_agg(si.backorders) AS backorders, \
+    array_agg(si.out_of_stock_threshold) AS thresholds, \
+    array_agg(si.notify_stock_qty) AS notify_qtys, array_agg(si.restock_date) AS restock_dates, \
+    array_agg(si.restock_qty) AS restock_qtys, array_agg(l.priority) AS priorities, \
+    array_agg(s.enabled) AS enabled \
+  FROM source_item si \
+  JOIN stock_source_link l ON l.source_code = si.source_code AND l.stock_id = st.id \
+  JOIN source s ON s.code = si.source_code \
+  WHERE si.sku = k.sku \
+) i ON true";
+
+#[derive(sqlx::FromRow)]
+struct SnapshotRow {
+    stock_id: i32,
+    sku: String,
+    #[sqlx(flatten)]
+    global: GlobalSettingsRow,
+    p_manage_stock: Option<bool>,
+    p_backorders: Option<String>,
+    p_out_of_stock_threshold: Option<Decimal>,
+    p_notify_stock_qty: Option<Decimal>,
+    p_stock_threshold_qty: Option<Decimal>,
+    p_min_sale_qty: Option<Decimal>,
+    p_max_sale_qty: Option<Decimal>,
+    p_qty_increments: Option<Decimal>,
+    p_is_qty_decimal: Option<bool>,
+    reserved: Decimal,
+    source_codes: Option<Vec<String>>,
+    quantities: Option<Vec<Decimal>>,
+    statuses: Option<Vec<String>>,
+    item_backorders: Option<Vec<Option<String>>>,
+    thresholds: Option<Vec<Option<Decimal>>>,
+    notify_qtys: Option<Vec<Option<Decimal>>>,
+    restock_dates: Option<Vec<Option<NaiveDate>>>,
+    restock_qtys: Option<Vec<Option<Decimal>>>,
+    priorities: Option<Vec<i32>>,
+    enabled: Option<Vec<bool>>,
+}
+
+/// Reads a stock's view of `skus` at `now` in one query; `None` when the stock or channel is
+/// unknown. Holds of `cart` are left out of the reservations (they are available to that cart).
+pub(super) async fn query_snapshot(
+    conn: &mut PgConnection,
+    scope: &StockScope,
+    skus: &[&str],
+    now: DateTime<Utc>,
+    cart: Option<&CartId>,
+) -> Result<Option<(StockId, Snapshot)>, RepoError> {
+    let (stock, channel) = match scope {
+        StockScope::Stock(id) => (Some(id.get()), None),
+        StockScope::Channel(channel) => (None, Some(channel)),
+    };
+    let rows = sqlx::query_as::<_, SnapshotRow>(SNAPSHOT_SQL)
+        .bind(stock)
+        .bind(channel.map(|c| c.kind()))
+        .bind(channel.map(|c| c.code()))
+        .bind(skus)
+        .bind(now)
+        .bind(cart.map(CartId::as_str))
+        .fetch_all(conn)
+        .await?;
+    assemble(rows)
+}
+
+fn assemble(rows: Vec<SnapshotRow>) -> Result<Option<(StockId, Snapshot)>, RepoError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let stock = StockId::new(i64::from(first.stock_id))
+        .map_err(|_| RepoError::Corrupt(format!("stock id {}", first.stock_id)))?;
+    let mut snapshot = Snapshot::default();
+    for (i, mut row) in rows.into_iter().enumerate() {
+        if i == 0 {
+            snapshot.global = std::mem::replace(&mut row.global, empty_global()).try_into()?;
+        }
+        let items = linked_items(&mut row)?;
+        let (sku, product) = product_row(&mut row).into_domain()?;
+        let key = sku.as_str().to_owned();
+        if product != ProductSettings::default() {
+            snapshot.products.insert(key.clone(), product);
+        }
+        if !items.is_empty() {
+            snapshot.items.insert(key.clone(), items);
+        }
+        if !row.reserved.is_zero() {
+            snapshot.reserved.insert(key, row.reserved);
+        }
+    }
+    Ok(Some((stock, snapshot)))
+}
+
+fn empty_global() -> GlobalSettingsRow {
+    GlobalSettingsRow {
+        manage_stock: false,
+        backorders: String::new(),
+        out_of_stock_threshold: Decimal::ZERO,
+        notify_stock_qty: Decimal::ZERO,
+        stock_threshold_qty: Decimal::ZERO,
+        min_sale_qty: Decimal::ZERO,
+        max_sale_qty: Decimal::ZERO,
+        qty_increments: Decimal::ZERO,
+    }
+}
+
+fn product_row(row: &mut SnapshotRow) -> ProductSettingsRow {
+    ProductSettingsRow {
+        sku: std::mem::take(&mut row.sku),
+        manage_stock: row.p_manage_stock,
+        backorders: row.p_backorders.take(),
+        out_of_stock_threshold: row.p_out_of_stock_threshold,
+        notify_stock_qty: row.p_notify_stock_qty,
+        stock_threshold_qty: row.p_stock_threshold_qty,
+        min_sale_qty: row.p_min_sale_qty,
+        max_sale_qty: row.p_max_sale_qty,
+        qty_increments: row.p_qty_increments,
+        is_qty_decimal: row.p_is_qty_decimal,
+    }
+}
+
+/// Zips the parallel arrays back into linked source items.
+fn linked_items(row: &mut SnapshotRow) -> Result<Vec<LinkedSourceItem>, RepoError> {
+    let codes = row.source_codes.take().unwrap_or_default();
+    let n = codes.len();
+    let mut quantities = column(row.quantities.take(), n, "quantity")?;
+    let mut statuses = column(row.statuses.take(), n, "status")?;
+    let mut backorders = column(row.item_backorders.take(), n, "backorders")?;
+    let mut thresholds = column(row.thresholds.take(), n, "out_of_stock_threshold")?;
+    let mut notify = column(row.notify_qtys.take(), n, "notify_stock_qty")?;
+    let mut dates = column(row.restock_dates.take(), n, "restock_date")?;
+    let mut restock = column(row.restock_qtys.take(), n, "restock_qty")?;
+    let mut priorities = column(row.priorities.take(), n, "priority")?;
+    let mut enabled = column(row.enabled.take(), n, "enabled")?;
+    let mut items = Vec::with_capacity(n);
+    for source_code in codes.into_iter().rev() {
+        let item = SourceItemRow {
+            source_code,
+            sku: row.sku.clone(),
+            quantity: pop(&mut quantities)?,
+            status: pop(&mut statuses)?,
+            backorders: pop(&mut backorders)?,
+            out_of_stock_threshold: pop(&mut thresholds)?,
+            notify_stock_qty: pop(&mut notify)?,
+            restock_date: pop(&mut dates)?,
+            restock_qty: pop(&mut restock)?,
+        };
+        let priority = pop(&mut priorities)?;
+        items.push(LinkedSourceItem {
+            item: SourceItem::try_from(item)?,
+            priority: u32::try_from(priority)
+                .map_err(|_| RepoError::Corrupt(format!("link priority {priority}")))?,
+            source_enabled: pop(&mut enabled)?,
+        });
+    }
+    items.reverse();
+    Ok(items)
+}
+
+fn column<T>(values: Option<Vec<T>>, n: usize, name: &str) -> Result<Vec<T>, RepoError> {
+    let values = values.unwrap_or_default();
+    if values.len() == n {
+        Ok(values)
+    } else {
+        Err(RepoError::Corrupt(format!(
+            "source item column {name} has {} values for {n} items",
+            values.len()
+        )))
+    }
+}
+
+fn pop<T>(values: &mut Vec<T>) -> Result<T, RepoError> {
+    values
+        .pop()
+        .ok_or_else(|| RepoError::Corrupt("source item columns of unequal length".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_column_is_reported_not_truncated() {
+        let err = column(Some(vec![1, 2]), 3, "quantity").unwrap_err();
+        assert!(err.to_string().contains("quantity"), "{err}");
+    }
+}
