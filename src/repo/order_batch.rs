@@ -2,12 +2,19 @@
 //! next one, and a whole batch is checked and reserved in one transaction with one commit.
 //!
 //! A flash sale is limited by commits on one hot row (one fsync each); here a batch of orders
-//! for that SKU costs one lock, one snapshot, a handful of bulk statements and one commit. The
+//! for that SKU costs one lock, one snapshot, a handful of bulk statements and one commit.
+//! Orders are spread over a few workers by their first SKU in sort order: orders of one hot SKU
+//! all meet in one worker's batches, while orders over unrelated SKUs commit in parallel. Two
+//! workers' batches may share a SKU; both lock their SKUs in SKU order, so one waits and neither
+//! deadlocks. The
 //! rules stay those of a single order: the batch locks the totals of all its SKUs in SKU order
 //! first, then judges the orders one after another in arrival order against a running tally, so
 //! each order sees exactly what it would have seen alone after the ones before it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    hash::{BuildHasher, RandomState},
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -27,6 +34,9 @@ use crate::domain::{
 /// Most orders judged in one transaction.
 pub(super) const MAX_BATCH: usize = 256;
 
+/// Batches in flight at once; each worker holds at most one pool connection.
+const WORKERS: usize = 4;
+
 /// One caller waiting for its order.
 pub(super) struct Job {
     pub(super) request: OrderRequest,
@@ -37,7 +47,8 @@ pub(super) struct Job {
 /// The handle the repository sends orders to.
 #[derive(Debug, Clone)]
 pub(super) struct OrderBatcher {
-    jobs: mpsc::Sender<Job>,
+    workers: Vec<mpsc::Sender<Job>>,
+    hasher: RandomState,
 }
 
 impl std::fmt::Debug for Job {
@@ -49,32 +60,46 @@ impl std::fmt::Debug for Job {
 }
 
 impl OrderBatcher {
-    /// Starts the worker; it ends when the last handle is dropped.
+    /// Starts the workers; they end when the last handle is dropped.
     pub(super) fn start(repo: Repo) -> Self {
-        let (jobs, mut queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
-        tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match queue.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
-                repo.run_batch(batch).await;
-            }
-        });
-        Self { jobs }
+        let workers = (0..WORKERS)
+            .map(|_| {
+                let (jobs, queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
+                tokio::spawn(work(repo.clone(), queue));
+                jobs
+            })
+            .collect();
+        Self {
+            workers,
+            hasher: RandomState::new(),
+        }
     }
 
-    /// Queues an order; `None` when the worker is gone (the caller then places it alone).
+    /// Queues an order; `None` when its worker is gone (the caller then places it alone).
     pub(super) async fn submit(
         &self,
         job: Job,
     ) -> Option<oneshot::Receiver<Result<PlacedOrder, RepoError>>> {
         let (tx, rx) = oneshot::channel();
         let job = Job { reply: tx, ..job };
-        self.jobs.send(job).await.ok().map(|()| rx)
+        let first_sku = job.request.lines.iter().map(|(sku, _)| sku.as_str()).min();
+        let shard = usize::try_from(self.hasher.hash_one(first_sku)).unwrap_or_default();
+        let worker = self.workers.get(shard % self.workers.len())?;
+        worker.send(job).await.ok().map(|()| rx)
+    }
+}
+
+/// One worker: takes whatever has queued up (at most MAX_BATCH) and runs it as one batch.
+async fn work(repo: Repo, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        repo.run_batch(batch).await;
     }
 }
 

@@ -135,6 +135,59 @@ async fn backorders_down_to_minus_twenty_sell_exactly_seventy(pool: PgPool) {
     );
 }
 
+/// Orders over overlapping sets of SKUs, some listing them in reverse, run in parallel batches:
+/// none may deadlock into an error, and no SKU may sell more than it has.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn overlapping_multi_line_orders_never_oversell_any_sku(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let skus: Vec<String> = (0..8).map(|i| format!("MULTI-{i}")).collect();
+    let items: Vec<(&str, &str, &str)> =
+        skus.iter().map(|s| ("default", s.as_str(), "20")).collect();
+    app.stock_items(&items).await;
+    let orders: Vec<Vec<String>> = (0..240usize)
+        .map(|i| {
+            let width = 2 + i % 2;
+            let mut picked: Vec<String> = (0..width)
+                .map(|k| skus[(i * 3 + k * 5) % skus.len()].clone())
+                .collect();
+            picked.dedup();
+            if i % 3 == 0 {
+                picked.reverse();
+            }
+            picked
+        })
+        .collect();
+    let calls = orders.iter().enumerate().map(|(i, picked)| {
+        let mut client = app.reservations();
+        let request = order(
+            &format!("multi-{i}"),
+            picked.iter().map(|sku| line(sku, "1")).collect(),
+        );
+        async move { client.place_order(request).await }
+    });
+    let mut sold: HashMap<String, u32> = HashMap::new();
+    for (result, picked) in futures_join_all(calls).await.into_iter().zip(&orders) {
+        match result {
+            Ok(_) => picked
+                .iter()
+                .for_each(|sku| *sold.entry(sku.clone()).or_default() += 1),
+            Err(status) => assert!(
+                refusals(&status)
+                    .iter()
+                    .all(|(_, code)| code == "NOT_ENOUGH_QTY"),
+                "{status:?}"
+            ),
+        }
+    }
+    for sku in &skus {
+        let count = sold.get(sku).copied().unwrap_or_default();
+        assert!(count <= 20, "{sku} sold {count} of 20");
+        let salable = app.salable(sku).await.salable_qty;
+        assert_eq!(salable, (20 - count).to_string(), "{sku}");
+    }
+    assert!(sold.values().sum::<u32>() > 0);
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_multi_line_order_reserves_all_or_nothing_and_names_every_failing_line(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
