@@ -5,7 +5,10 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
-use crate::{domain::HoldPolicy, repo::DEFAULT_HOLD_POLICY};
+use crate::{
+    domain::HoldPolicy,
+    repo::{AvailabilityCacheConfig, DEFAULT_HOLD_POLICY},
+};
 
 /// Where the gRPC server listens unless told otherwise.
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
@@ -85,6 +88,17 @@ pub struct ServeConfig {
     /// Apply pending migrations at start (off when a deployment job runs `stockd migrate`).
     #[arg(long, env = "STOCKD_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
+    /// Milliseconds a GetSalableQuantities answer may be reused (0: off, every call reads
+    /// PostgreSQL). Reservations and CheckQuantities never use it.
+    #[arg(long, env = "STOCKD_AVAILABILITY_CACHE_MS", default_value_t = 0)]
+    pub availability_cache_ms: u64,
+    /// Most (stock, SKU) entries the availability cache keeps.
+    #[arg(
+        long,
+        env = "STOCKD_AVAILABILITY_CACHE_SKUS",
+        default_value_t = 200_000
+    )]
+    pub availability_cache_skus: u64,
     /// Seconds a cart hold lives when the caller gives no time to live.
     #[arg(long, env = "STOCKD_HOLD_TTL_DEFAULT", default_value_t = DEFAULT_HOLD_POLICY.default_ttl_secs)]
     pub hold_ttl_default_secs: u32,
@@ -228,6 +242,14 @@ impl ServeConfig {
             default_ttl_secs: self.hold_ttl_default_secs,
             max_ttl_secs: self.hold_ttl_max_secs,
         })
+    }
+
+    /// The availability cache's time to live and size.
+    pub fn availability_cache(&self) -> AvailabilityCacheConfig {
+        AvailabilityCacheConfig {
+            ttl: Duration::from_millis(self.availability_cache_ms),
+            max_skus: self.availability_cache_skus,
+        }
     }
 
     /// The sweeper's period.

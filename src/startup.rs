@@ -17,7 +17,7 @@ use crate::{
     grpc::{self, observe::ObserveLayer},
     observability::{self, Metrics},
     readiness::{self, DbCheck, Readiness},
-    repo::{self, DEFAULT_HOLD_POLICY, Repo},
+    repo::{self, AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, Repo},
     sweeper,
 };
 
@@ -27,6 +27,7 @@ pub struct Application {
     pool: PgPool,
     clock: SharedClock,
     hold_policy: HoldPolicy,
+    availability_cache: AvailabilityCacheConfig,
     sweep_interval: Duration,
     grace_period: Duration,
     tokens: Option<TokenTable>,
@@ -55,6 +56,10 @@ impl Application {
             pool,
             clock: std::sync::Arc::new(SystemClock),
             hold_policy: DEFAULT_HOLD_POLICY,
+            availability_cache: AvailabilityCacheConfig {
+                ttl: Duration::ZERO,
+                max_skus: 0,
+            },
             sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
             grace_period,
             tokens: None,
@@ -88,6 +93,12 @@ impl Application {
         self
     }
 
+    /// Lets GetSalableQuantities reuse answers for up to `config.ttl` (zero: off).
+    pub fn with_availability_cache(mut self, config: AvailabilityCacheConfig) -> Self {
+        self.availability_cache = config;
+        self
+    }
+
     /// Sets how often the sweeper runs.
     pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = interval;
@@ -114,8 +125,9 @@ impl Application {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting and gives
     /// in-flight calls the grace period before closing the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let repo =
-            Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy).with_order_batching();
+        let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy)
+            .with_availability_cache(self.availability_cache)
+            .with_order_batching();
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
         let readiness = Readiness::new(reporter, metrics.clone());
@@ -242,6 +254,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let mut app = Application::build(pool, listener, config.shutdown_grace_period())
         .with_hold_policy(policy)
+        .with_availability_cache(config.availability_cache())
         .with_sweep_interval(config.sweep_interval())
         .with_db_check(config.telemetry.db_check());
     if let Some(addr) = config.telemetry.metrics_addr {

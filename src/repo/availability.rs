@@ -1,6 +1,6 @@
 //! Availability: load what one stock knows about a batch of SKUs, let the domain answer.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -8,6 +8,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::{
     Repo, RepoError,
+    availability_cache::{AvailabilityCache, SkuEntry},
     rows::{PRODUCT_SETTINGS_COLUMNS, ProductSettingsRow},
     settings::load_global,
     snapshot::query_snapshot,
@@ -33,7 +34,7 @@ pub struct ReservedLine {
 }
 
 /// Which stock a question is about.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StockScope {
     /// A stock by id.
     Stock(StockId),
@@ -85,12 +86,16 @@ impl Repo {
     }
 
     /// Salable quantity of each SKU in the scope's stock, in request order, with the stock id.
+    /// With the availability cache on, answers may be up to its time to live old.
     #[tracing::instrument(skip_all, fields(skus = skus.len()))]
     pub async fn salable_quantities(
         &self,
         scope: &StockScope,
         skus: &[Sku],
     ) -> Result<(StockId, Vec<SalableQuantity>), RepoError> {
+        if let Some(cache) = &self.availability_cache {
+            return self.cached_salable_quantities(cache, scope, skus).await;
+        }
         let names: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
         let no_settings = ProductSettings::default();
@@ -99,6 +104,53 @@ impl Repo {
             .map(|sku| salable_quantity(&snapshot.view(sku, &no_settings)))
             .collect();
         Ok((stock, salable))
+    }
+
+    /// Answers fresh entries from the cache and reads only the rest, in one query.
+    async fn cached_salable_quantities(
+        &self,
+        cache: &AvailabilityCache,
+        scope: &StockScope,
+        skus: &[Sku],
+    ) -> Result<(StockId, Vec<SalableQuantity>), RepoError> {
+        let now = self.clock.now();
+        let known = cache.scope(scope, now);
+        let mut entries: Vec<Option<Arc<SkuEntry>>> = match &known {
+            Some(known) => skus
+                .iter()
+                .map(|s| cache.sku(known.stock, s, now))
+                .collect(),
+            None => vec![None; skus.len()],
+        };
+        let misses: Vec<&Sku> = skus
+            .iter()
+            .zip(&entries)
+            .filter(|(_, entry)| entry.is_none())
+            .map(|(sku, _)| sku)
+            .collect();
+        let scope_entry = match known {
+            Some(known) if misses.is_empty() => known,
+            _ => {
+                let names: Vec<&str> = misses.iter().map(|s| s.as_str()).collect();
+                let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
+                let (scope_entry, loaded) = cache.remember(scope, stock, snapshot, &misses, now);
+                let mut loaded = loaded.into_iter();
+                for slot in entries.iter_mut().filter(|slot| slot.is_none()) {
+                    *slot = loaded.next();
+                }
+                scope_entry
+            }
+        };
+        let entries: Vec<Arc<SkuEntry>> = entries
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or_else(|| RepoError::Corrupt("availability cache left a SKU unread".into()))?;
+        let salable = skus
+            .iter()
+            .zip(entries)
+            .map(|(sku, entry)| salable_quantity(&entry.view(sku, &scope_entry.global)))
+            .collect();
+        Ok((scope_entry.stock, salable))
     }
 
     /// Whether each line can be sold in the scope's stock, in request order, with the stock id;

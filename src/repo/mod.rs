@@ -2,6 +2,7 @@
 //! saves, inside one transaction when it writes.
 
 pub mod availability;
+mod availability_cache;
 pub mod consistency;
 pub mod error;
 pub mod fulfilment;
@@ -26,6 +27,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
+pub use availability_cache::AvailabilityCacheConfig;
 pub use error::RepoError;
 
 use crate::{
@@ -54,6 +56,8 @@ pub struct Repo {
     hold_policy: HoldPolicy,
     /// Group commit for PlaceOrder, when turned on.
     orders: Option<order_batch::OrderBatcher>,
+    /// Reuse of GetSalableQuantities answers, when turned on.
+    availability_cache: Option<availability_cache::AvailabilityCache>,
 }
 
 impl Repo {
@@ -69,7 +73,15 @@ impl Repo {
             clock,
             hold_policy,
             orders: None,
+            availability_cache: None,
         }
+    }
+
+    /// Lets GetSalableQuantities reuse what it read for up to the configured time to live
+    /// (a zero time to live leaves it off).
+    pub fn with_availability_cache(mut self, config: AvailabilityCacheConfig) -> Self {
+        self.availability_cache = availability_cache::AvailabilityCache::new(config);
+        self
     }
 
     /// Places orders in batches: those arriving during a transaction share the next one.

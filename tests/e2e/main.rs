@@ -5,6 +5,7 @@
 
 mod auth;
 mod availability;
+mod availability_cache;
 mod fulfilment;
 mod health;
 mod holds;
