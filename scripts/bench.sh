@@ -17,6 +17,9 @@
 #                 (at every FLASH_CLIENTS count)
 #   mix           90 % availability, 9 % orders,       vs read_batch50    calls/s vs tps
 #                 1 % shipments
+#   cached        availability again, against a second stockd on the same database with
+#                 STOCKD_AVAILABILITY_CACHE_MS=AVAILABILITY_CACHE_MS (answers may be that old;
+#                 vs read_batch50 at every AVAILABILITY_CLIENTS count). Not in the default list.
 #
 # stockd-bench prints one `scenario=… key=value …` line per run on stdout and a progress line on
 # stderr every second; pgbench's progress also goes to stderr. Every result and ratio line is
@@ -35,7 +38,7 @@
 #   SCENARIOS="" LEDGER_ROWS=1000000 scripts/bench.sh
 #
 # Knobs (defaults in brackets): SKUS [100000]  BATCH [50]  CLIENTS [16]  DURATION [15] seconds
-#   SCENARIOS ["availability checkout flash mix"]  AVAILABILITY_CLIENTS ["4 $CLIENTS 64"]
+#   SCENARIOS ["availability checkout flash mix"]  AVAILABILITY_CACHE_MS [2000] (for "cached")  AVAILABILITY_CLIENTS ["4 $CLIENTS 64"]
 #   CHECKOUT_CLIENTS ["$CLIENTS 64"]  FLASH_CLIENTS ["64 256 512"]
 #   HALF_LOAD [1] (0 skips the half-rate latency runs)
 #   POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
@@ -53,6 +56,7 @@ AVAILABILITY_CLIENTS=${AVAILABILITY_CLIENTS:-"4 $CLIENTS 64"}
 CHECKOUT_CLIENTS=${CHECKOUT_CLIENTS:-"$CLIENTS 64"}
 FLASH_CLIENTS=${FLASH_CLIENTS:-"64 256 512"}
 HALF_LOAD=${HALF_LOAD:-1}
+AVAILABILITY_CACHE_MS=${AVAILABILITY_CACHE_MS:-2000}
 POOL=${POOL:-16}
 BENCH_DIR=${BENCH_DIR:-../shared/bench}
 LEDGER_ROWS=${LEDGER_ROWS:-0}
@@ -97,11 +101,21 @@ addr="127.0.0.1:$(STOCKD_PG_PORT=50151 stockd_pg_free_port)"
 env "${auth[@]}" STOCKD_GRPC_ADDR="$addr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
   STOCKD_SWEEP_INTERVAL=86400 RUST_LOG=warn target/release/stockd serve &
 stockd_pid=$!
-trap 'kill "$stockd_pid" 2>/dev/null || true; wait "$stockd_pid" 2>/dev/null || true; stockd_pg_stop' EXIT
-for _ in $(seq 1 100); do
-  target/release/stockd health-check --addr "http://$addr" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+cached_pid=""
+stop_stockd() {
+  for pid in "$stockd_pid" $cached_pid; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap 'stop_stockd; stockd_pg_stop' EXIT
+await_health() {
+  for _ in $(seq 1 100); do
+    target/release/stockd health-check --addr "http://$1" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+}
+await_health "$addr"
 bench() { target/release/stockd-bench --addr "http://$addr" "$@"; }
 
 # Baseline database on the same server.
@@ -224,8 +238,29 @@ for scenario in $SCENARIOS; do
     baseline read_batch50 "$CLIENTS"
     ratio mix "$(field "$line" calls_per_s)" "$tps"
     ;;
+  cached)
+    # A second replica on the same database, reusing availability answers.
+    caddr="127.0.0.1:$(STOCKD_PG_PORT=50251 stockd_pg_free_port)"
+    env "${auth[@]}" STOCKD_GRPC_ADDR="$caddr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
+      STOCKD_MIGRATE_ON_START=false STOCKD_SWEEP_INTERVAL=86400 \
+      STOCKD_AVAILABILITY_CACHE_MS="$AVAILABILITY_CACHE_MS" RUST_LOG=warn \
+      target/release/stockd serve &
+    cached_pid=$!
+    await_health "$caddr"
+    for c in $AVAILABILITY_CLIENTS; do
+      settle_stockd
+      line=$(target/release/stockd-bench --addr "http://$caddr" availability --skus "$SKUS" \
+        --batch "$BATCH" --clients "$c" --duration "$DURATION" --run "$RUN")
+      say "$line cache_ms=$AVAILABILITY_CACHE_MS"
+      baseline read_batch50 "$c"
+      ratio "availability_cached@$c" "$(field "$line" skus_per_s)" "$(awk -v t="$tps" 'BEGIN { print t * 50 }')"
+    done
+    kill "$cached_pid" 2>/dev/null || true
+    wait "$cached_pid" 2>/dev/null || true
+    cached_pid=""
+    ;;
   *)
-    echo "unknown scenario $scenario (availability, checkout, flash, mix)" >&2
+    echo "unknown scenario $scenario (availability, checkout, flash, mix, cached)" >&2
     exit 2
     ;;
   esac
