@@ -19,7 +19,9 @@
 #                 1 % shipments
 #   cached        availability again, against a second stockd on the same database with
 #                 STOCKD_AVAILABILITY_CACHE_MS=AVAILABILITY_CACHE_MS (answers may be that old;
-#                 vs read_batch50 at every AVAILABILITY_CLIENTS count). Not in the default list.
+#                 vs read_batch50 at every AVAILABILITY_CLIENTS count); then, at CLIENTS, a
+#                 skewed load (HOT_SHARE % of the picks from SKU1..HOT_SKUS) without and with the
+#                 cache. Not in the default list.
 #
 # stockd-bench prints one `scenario=… key=value …` line per run on stdout and a progress line on
 # stderr every second; pgbench's progress also goes to stderr. Every result and ratio line is
@@ -38,7 +40,8 @@
 #   SCENARIOS="" LEDGER_ROWS=1000000 scripts/bench.sh
 #
 # Knobs (defaults in brackets): SKUS [100000]  BATCH [50]  CLIENTS [16]  DURATION [15] seconds
-#   SCENARIOS ["availability checkout flash mix"]  AVAILABILITY_CACHE_MS [2000] (for "cached")  AVAILABILITY_CLIENTS ["4 $CLIENTS 64"]
+#   SCENARIOS ["availability checkout flash mix"]  AVAILABILITY_CACHE_MS [2000]
+#   HOT_SKUS [1000]  HOT_SHARE [90] (for "cached")  AVAILABILITY_CLIENTS ["4 $CLIENTS 64"]
 #   CHECKOUT_CLIENTS ["$CLIENTS 64"]  FLASH_CLIENTS ["64 256 512"]
 #   HALF_LOAD [1] (0 skips the half-rate latency runs)
 #   POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
@@ -57,6 +60,8 @@ CHECKOUT_CLIENTS=${CHECKOUT_CLIENTS:-"$CLIENTS 64"}
 FLASH_CLIENTS=${FLASH_CLIENTS:-"64 256 512"}
 HALF_LOAD=${HALF_LOAD:-1}
 AVAILABILITY_CACHE_MS=${AVAILABILITY_CACHE_MS:-2000}
+HOT_SKUS=${HOT_SKUS:-1000}
+HOT_SHARE=${HOT_SHARE:-90}
 POOL=${POOL:-16}
 BENCH_DIR=${BENCH_DIR:-../shared/bench}
 LEDGER_ROWS=${LEDGER_ROWS:-0}
@@ -254,6 +259,23 @@ for scenario in $SCENARIOS; do
       say "$line cache_ms=$AVAILABILITY_CACHE_MS"
       baseline read_batch50 "$c"
       ratio "availability_cached@$c" "$(field "$line" skus_per_s)" "$(awk -v t="$tps" 'BEGIN { print t * 50 }')"
+    done
+    # Storefront traffic is skewed: the same callers, HOT_SHARE % of the picks from SKU1..HOT_SKUS,
+    # without and with the cache.
+    for target_addr in "$addr" "$caddr"; do
+      settle_stockd
+      line=$(target/release/stockd-bench --addr "http://$target_addr" availability --skus "$SKUS" \
+        --batch "$BATCH" --clients "$CLIENTS" --duration "$DURATION" --run "$RUN" \
+        --hot-skus "$HOT_SKUS" --hot-share "$HOT_SHARE")
+      if [ "$target_addr" = "$caddr" ]; then
+        say "$line cache_ms=$AVAILABILITY_CACHE_MS"
+        name=availability_hot_cached
+      else
+        say "$line cache_ms=0"
+        name=availability_hot
+      fi
+      baseline read_batch50 "$CLIENTS"
+      ratio "$name@$CLIENTS" "$(field "$line" skus_per_s)" "$(awk -v t="$tps" 'BEGIN { print t * 50 }')"
     done
     kill "$cached_pid" 2>/dev/null || true
     wait "$cached_pid" 2>/dev/null || true
