@@ -9,6 +9,7 @@ pub mod fulfilment;
 pub mod holds;
 mod ledger;
 mod order_batch;
+mod order_dispatch;
 pub mod orders;
 mod rows;
 pub mod settings;
@@ -55,7 +56,7 @@ pub struct Repo {
     clock: SharedClock,
     hold_policy: HoldPolicy,
     /// Group commit for PlaceOrder, when turned on.
-    orders: Option<order_batch::OrderBatcher>,
+    orders: Option<order_dispatch::OrderBatcher>,
     /// Reuse of GetSalableQuantities answers, when turned on.
     availability_cache: Option<availability_cache::AvailabilityCache>,
 }
@@ -86,7 +87,7 @@ impl Repo {
 
     /// Places orders in batches: those arriving during a transaction share the next one.
     pub fn with_order_batching(mut self) -> Self {
-        self.orders = Some(order_batch::OrderBatcher::start(self.clone()));
+        self.orders = Some(order_dispatch::OrderBatcher::start(self.clone()));
         self
     }
 

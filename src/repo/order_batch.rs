@@ -3,23 +3,17 @@
 //!
 //! A flash sale is limited by commits on one hot row (one fsync each); here a batch of orders
 //! for that SKU costs one lock, one snapshot, a handful of bulk statements and one commit.
-//! Orders are spread over a few workers by their first SKU in sort order: orders of one hot SKU
-//! all meet in one worker's batches, while orders over unrelated SKUs commit in parallel. Two
-//! workers' batches may share a SKU; both lock their SKUs in SKU order, so one waits and neither
-//! deadlocks. The
+//! `order_dispatch` decides which orders form a batch and how many batches run at once. The
 //! rules stay those of a single order: the batch locks the totals of all its SKUs in SKU order
 //! first, then judges the orders one after another in arrival order against a running tally, so
 //! each order sees exactly what it would have seen alone after the ones before it.
 
-use std::{
-    collections::{BTreeSet, HashMap, HashSet},
-    hash::{BuildHasher, RandomState},
-};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::{
     Repo, RepoError,
@@ -34,73 +28,11 @@ use crate::domain::{
 /// Most orders judged in one transaction.
 pub(super) const MAX_BATCH: usize = 256;
 
-/// Batches in flight at once; each worker holds at most one pool connection.
-const WORKERS: usize = 4;
-
 /// One caller waiting for its order.
 pub(super) struct Job {
     pub(super) request: OrderRequest,
     pub(super) print: String,
     pub(super) reply: oneshot::Sender<Result<PlacedOrder, RepoError>>,
-}
-
-/// The handle the repository sends orders to.
-#[derive(Debug, Clone)]
-pub(super) struct OrderBatcher {
-    workers: Vec<mpsc::Sender<Job>>,
-    hasher: RandomState,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("order", &self.request.order_id)
-            .finish()
-    }
-}
-
-impl OrderBatcher {
-    /// Starts the workers; they end when the last handle is dropped.
-    pub(super) fn start(repo: Repo) -> Self {
-        let workers = (0..WORKERS)
-            .map(|_| {
-                let (jobs, queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
-                tokio::spawn(work(repo.clone(), queue));
-                jobs
-            })
-            .collect();
-        Self {
-            workers,
-            hasher: RandomState::new(),
-        }
-    }
-
-    /// Queues an order; `None` when its worker is gone (the caller then places it alone).
-    pub(super) async fn submit(
-        &self,
-        job: Job,
-    ) -> Option<oneshot::Receiver<Result<PlacedOrder, RepoError>>> {
-        let (tx, rx) = oneshot::channel();
-        let job = Job { reply: tx, ..job };
-        let first_sku = job.request.lines.iter().map(|(sku, _)| sku.as_str()).min();
-        let shard = usize::try_from(self.hasher.hash_one(first_sku)).unwrap_or_default();
-        let worker = self.workers.get(shard % self.workers.len())?;
-        worker.send(job).await.ok().map(|()| rx)
-    }
-}
-
-/// One worker: takes whatever has queued up (at most MAX_BATCH) and runs it as one batch.
-async fn work(repo: Repo, mut queue: mpsc::Receiver<Job>) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        repo.run_batch(batch).await;
-    }
 }
 
 /// What the batch decided for one job.
@@ -112,7 +44,8 @@ enum Outcome {
 }
 
 impl Repo {
-    async fn run_batch(&self, batch: Vec<Job>) {
+    /// Places a batch of orders: one transaction per stock, or each alone if that fails.
+    pub(super) async fn run_batch(&self, batch: Vec<Job>) {
         let stocks = match self.stocks_of_channels(&batch).await {
             Ok(stocks) => stocks,
             Err(error) => {
