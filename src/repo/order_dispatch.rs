@@ -8,7 +8,7 @@
 //! wait for each other's row locks, a small catalogue, where concurrent orders often share a SKU,
 //! does not turn parallel batches into a convoy.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,14 +48,17 @@ impl OrderBatcher {
 
 async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>) {
     let (done_tx, mut done) = mpsc::unbounded_channel::<Vec<String>>();
-    let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut waiting = Waiting::default();
     let mut busy: HashSet<String> = HashSet::new();
     let mut in_flight = 0usize;
     let mut open = true;
     while open || in_flight > 0 {
+        // Scanning the whole queue is needed only when SKUs were released or a new order is
+        // free to go; an order that must wait costs a few set lookups, not a rescan.
+        let mut scan = false;
         tokio::select! {
             job = queue.recv(), if open => match job {
-                Some(job) => pending.push_back(job),
+                Some(job) => scan |= waiting.push(job, &busy),
                 None => open = false,
             },
             Some(skus) = done.recv(), if in_flight > 0 => {
@@ -63,60 +66,93 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>) {
                 for sku in skus {
                     busy.remove(&sku);
                 }
+                scan = true;
             }
         }
         while let Ok(job) = queue.try_recv() {
-            pending.push_back(job);
+            scan |= waiting.push(job, &busy);
         }
-        while in_flight < IN_FLIGHT {
-            let batch = take_batch(&mut pending, &busy, |job: &Job| skus_of(job));
+        while scan && in_flight < IN_FLIGHT {
+            let batch = waiting.take_batch(&busy);
             if batch.is_empty() {
                 break;
             }
-            let skus: Vec<String> = batch.iter().flat_map(skus_of).collect();
+            let skus: Vec<String> = batch.iter().flat_map(|(_, skus)| skus.clone()).collect();
             busy.extend(skus.iter().cloned());
             in_flight += 1;
+            let jobs = batch.into_iter().map(|(job, _)| job).collect();
             let (repo, done_tx) = (repo.clone(), done_tx.clone());
             tokio::spawn(async move {
-                repo.run_batch(batch).await;
+                repo.run_batch(jobs).await;
                 let _ = done_tx.send(skus);
             });
         }
     }
 }
 
-fn skus_of(job: &Job) -> Vec<String> {
-    job.request
-        .lines
-        .iter()
-        .map(|(sku, _)| sku.as_str().to_owned())
-        .collect()
+/// Orders not yet in a batch, in arrival order, each with its SKUs, and how many of them name
+/// each SKU.
+struct Waiting<T> {
+    queue: VecDeque<(T, Vec<String>)>,
+    skus: HashMap<String, usize>,
 }
 
-/// Takes, in arrival order, up to MAX_BATCH pending items that share no SKU with `busy` nor with
-/// an earlier item left waiting; the rest stay pending in their order.
-fn take_batch<T>(
-    pending: &mut VecDeque<T>,
-    busy: &HashSet<String>,
-    skus: impl Fn(&T) -> Vec<String>,
-) -> Vec<T> {
-    let mut blocked: HashSet<String> = HashSet::new();
-    let mut batch = Vec::new();
-    let mut waiting = VecDeque::with_capacity(pending.len());
-    while let Some(item) = pending.pop_front() {
-        let names = skus(&item);
-        let free = names
-            .iter()
-            .all(|s| !busy.contains(s) && !blocked.contains(s));
-        if free && batch.len() < MAX_BATCH {
-            batch.push(item);
-        } else {
-            blocked.extend(names);
-            waiting.push_back(item);
+impl<T> Default for Waiting<T> {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            skus: HashMap::new(),
         }
     }
-    *pending = waiting;
-    batch
+}
+
+impl Waiting<Job> {
+    /// Queues an order; true when it could go at once (no SKU busy or named by a waiting order).
+    fn push(&mut self, job: Job, busy: &HashSet<String>) -> bool {
+        let skus = job
+            .request
+            .lines
+            .iter()
+            .map(|(sku, _)| sku.as_str().to_owned())
+            .collect();
+        self.push_item(job, skus, busy)
+    }
+}
+
+impl<T> Waiting<T> {
+    fn push_item(&mut self, item: T, skus: Vec<String>, busy: &HashSet<String>) -> bool {
+        let free = skus
+            .iter()
+            .all(|s| !busy.contains(s) && !self.skus.contains_key(s));
+        for sku in &skus {
+            *self.skus.entry(sku.clone()).or_default() += 1;
+        }
+        self.queue.push_back((item, skus));
+        free
+    }
+
+    /// Takes, in arrival order, up to MAX_BATCH orders that share no SKU with `busy` nor with an
+    /// earlier order left waiting; the rest keep their order.
+    fn take_batch(&mut self, busy: &HashSet<String>) -> Vec<(T, Vec<String>)> {
+        let mut batch = Vec::new();
+        let mut left = VecDeque::with_capacity(self.queue.len());
+        self.skus.clear();
+        while let Some((item, skus)) = self.queue.pop_front() {
+            let free = skus
+                .iter()
+                .all(|s| !busy.contains(s) && !self.skus.contains_key(s));
+            if free && batch.len() < MAX_BATCH {
+                batch.push((item, skus));
+            } else {
+                for sku in &skus {
+                    *self.skus.entry(sku.clone()).or_default() += 1;
+                }
+                left.push_back((item, skus));
+            }
+        }
+        self.queue = left;
+        batch
+    }
 }
 
 #[cfg(test)]
@@ -124,17 +160,29 @@ mod tests {
     use super::*;
 
     fn take(pending: &[&[&str]], busy: &[&str]) -> (Vec<usize>, Vec<usize>) {
-        let mut queue: VecDeque<(usize, Vec<String>)> = pending
-            .iter()
-            .enumerate()
-            .map(|(i, skus)| (i, skus.iter().map(|s| (*s).to_owned()).collect()))
-            .collect();
         let busy: HashSet<String> = busy.iter().map(|s| (*s).to_owned()).collect();
-        let batch = take_batch(&mut queue, &busy, |(_, skus)| skus.clone());
+        let mut waiting = Waiting::default();
+        for (i, skus) in pending.iter().enumerate() {
+            waiting.push_item(i, skus.iter().map(|s| (*s).to_owned()).collect(), &busy);
+        }
+        let batch = waiting.take_batch(&busy);
         (
             batch.into_iter().map(|(i, _)| i).collect(),
-            queue.into_iter().map(|(i, _)| i).collect(),
+            waiting.queue.into_iter().map(|(i, _)| i).collect(),
         )
+    }
+
+    #[test]
+    fn a_new_order_says_whether_it_could_go_at_once() {
+        let busy: HashSet<String> = ["HOT".to_owned()].into();
+        let mut waiting = Waiting::default();
+        assert!(!waiting.push_item(0, vec!["HOT".into()], &busy));
+        assert!(!waiting.push_item(1, vec!["A".into(), "HOT".into()], &busy));
+        assert!(
+            !waiting.push_item(2, vec!["A".into()], &busy),
+            "A is named by a waiting order"
+        );
+        assert!(waiting.push_item(3, vec!["B".into()], &busy));
     }
 
     #[test]
