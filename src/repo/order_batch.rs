@@ -70,7 +70,7 @@ impl Repo {
             }
         }
         for (stock, jobs) in by_stock {
-            match self.decide_batch(stock, &jobs).await {
+            match self.decide_batch_retrying_replays(stock, &jobs).await {
                 Ok(outcomes) => self.answer(stock, jobs, outcomes).await,
                 Err(error) => {
                     // Nothing was committed: each order goes the single-order way, which
@@ -135,8 +135,34 @@ impl Repo {
         }
     }
 
-    /// One transaction for every order of one stock in the batch.
-    async fn decide_batch(&self, stock: StockId, jobs: &[Job]) -> Result<Vec<Outcome>, RepoError> {
+    /// Decides a batch; if some of its order ids turn out to exist already (a retry of an order
+    /// placed earlier), decides it once more treating those as replays.
+    async fn decide_batch_retrying_replays(
+        &self,
+        stock: StockId,
+        jobs: &[Job],
+    ) -> Result<Vec<Outcome>, RepoError> {
+        match self.decide_batch(stock, jobs, &HashSet::new()).await? {
+            Ok(outcomes) => Ok(outcomes),
+            Err(existing) => match self.decide_batch(stock, jobs, &existing).await? {
+                Ok(outcomes) => Ok(outcomes),
+                Err(_) => Err(RepoError::Corrupt(
+                    "order ids kept appearing while the batch ran".into(),
+                )),
+            },
+        }
+    }
+
+    /// One transaction for every order of one stock in the batch. Order ids in `existing` are
+    /// answered from the stored order. Existing orders are found by the insert itself (no lookup
+    /// beforehand, whose plan would depend on table statistics); if any turns up, nothing is
+    /// committed and their ids come back as `Err`.
+    async fn decide_batch(
+        &self,
+        stock: StockId,
+        jobs: &[Job],
+        existing: &HashSet<String>,
+    ) -> Result<Result<Vec<Outcome>, HashSet<String>>, RepoError> {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let skus: BTreeSet<&str> = jobs
@@ -145,7 +171,6 @@ impl Repo {
             .collect();
         let skus: Vec<&str> = skus.into_iter().collect();
         ledger::lock_totals(&mut tx, stock, &skus).await?;
-        let existing = existing_orders(&mut tx, jobs).await?;
         let snapshot = load_snapshot(&mut tx, stock, &skus, now, None).await?;
         let mut held = cart_holds(&mut tx, stock, jobs, &skus, now).await?;
         let mut tally = Tally::default();
@@ -163,9 +188,13 @@ impl Repo {
             outcomes.push(outcome);
             placed.push(checks);
         }
-        write_placed(&mut tx, stock, jobs, &placed, now).await?;
+        let found = write_placed(&mut tx, stock, jobs, &placed, now).await?;
+        if !found.is_empty() {
+            tx.rollback().await?;
+            return Ok(Err(found));
+        }
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(Ok(outcomes))
     }
 }
 
@@ -226,19 +255,6 @@ impl Tally {
     }
 }
 
-async fn existing_orders(
-    conn: &mut PgConnection,
-    jobs: &[Job],
-) -> Result<HashSet<String>, RepoError> {
-    let ids: Vec<&str> = jobs.iter().map(|j| j.request.order_id.as_str()).collect();
-    let found: Vec<String> =
-        sqlx::query_scalar("SELECT order_id FROM sales_order WHERE order_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(conn)
-            .await?;
-    Ok(found.into_iter().collect())
-}
-
 /// Unexpired holds of the batch's carts on the batch's SKUs, per cart and SKU (as positive
 /// quantities: what each cart gets back when it orders).
 async fn cart_holds(
@@ -274,14 +290,15 @@ async fn cart_holds(
     Ok(held)
 }
 
-/// Writes every placed order of the batch with bulk statements.
+/// Writes every placed order of the batch with bulk statements; returns the ids that already
+/// existed (then the caller must not commit).
 async fn write_placed(
     conn: &mut PgConnection,
     stock: StockId,
     jobs: &[Job],
     placed: &[Option<Vec<QuantityCheck>>],
     now: DateTime<Utc>,
-) -> Result<(), RepoError> {
+) -> Result<HashSet<String>, RepoError> {
     let mut rows = OrderRows::default();
     for (job, checks) in jobs.iter().zip(placed) {
         if let Some(checks) = checks {
@@ -289,13 +306,14 @@ async fn write_placed(
         }
     }
     if rows.orders.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
-    sqlx::query(
+    let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, cart_id, \
          fingerprint, created_at) \
          SELECT o, $1, t, c, k, f, $7 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::text[]) AS x(o, t, c, k, f)",
+         $6::text[]) AS x(o, t, c, k, f) \
+         ON CONFLICT (order_id) DO NOTHING RETURNING order_id",
     )
     .bind(stock.get())
     .bind(&rows.orders)
@@ -304,8 +322,16 @@ async fn write_placed(
     .bind(&rows.carts)
     .bind(&rows.prints)
     .bind(now)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    if inserted.len() < rows.orders.len() {
+        let inserted: HashSet<String> = inserted.into_iter().collect();
+        return Ok(rows
+            .orders
+            .into_iter()
+            .filter(|o| !inserted.contains(o))
+            .collect());
+    }
     let entries: Vec<ledger::Row<'_>> = rows
         .line_orders
         .iter()
@@ -329,7 +355,7 @@ async fn write_placed(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(HashSet::new())
 }
 
 /// Column arrays for the bulk inserts.
