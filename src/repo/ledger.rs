@@ -27,7 +27,8 @@ pub(crate) enum Event {
 }
 
 impl Event {
-    fn name(self) -> &'static str {
+    /// The stored spelling of the event.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Event::OrderPlaced => "ORDER_PLACED",
             Event::OrderCanceled => "ORDER_CANCELED",

@@ -308,12 +308,38 @@ async fn write_placed(
     if rows.orders.is_empty() {
         return Ok(HashSet::new());
     }
+    let carts: Vec<&str> = rows.carts.iter().filter_map(|c| c.as_deref()).collect();
+    // One statement: the orders, their lines, their ledger rows, the totals and the consumed
+    // holds. Lines go only with orders the insert actually wrote, so an existing order id cannot
+    // collide with its stored lines; any existing id makes the caller roll the whole batch back.
     let inserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, cart_id, \
-         fingerprint, created_at) \
-         SELECT o, $1, t, c, k, f, $7 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::text[]) AS x(o, t, c, k, f) \
-         ON CONFLICT (order_id) DO NOTHING RETURNING order_id",
+        "WITH o AS ( \
+           INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, cart_id, \
+             fingerprint, created_at) \
+           SELECT o, $1, t, c, k, f, $7 FROM unnest($2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::text[]) AS x(o, t, c, k, f) \
+           ON CONFLICT (order_id) DO NOTHING RETURNING order_id \
+         ), lines AS ( \
+           SELECT * FROM unnest($8::text[], $9::text[], $10::int[], $11::numeric[], \
+             $12::numeric[], $13::bool[], $14::bool[], $15::date[], $16::numeric[], \
+             $17::numeric[]) AS x(order_id, sku, position, ordered, backordered, reserved, \
+             backorder_notice, restock_date, restock_qty, only_x_left) \
+         ), l AS ( \
+           INSERT INTO order_line (order_id, sku, position, ordered, backordered, reserved, \
+             backorder_notice, restock_date, restock_qty, only_x_left) \
+           SELECT * FROM lines WHERE order_id IN (SELECT order_id FROM o) \
+         ), r AS ( \
+           INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, \
+             created_at) \
+           SELECT $1, sku, -ordered, $18, order_id, order_id, $7 FROM lines WHERE reserved \
+         ), t AS ( \
+           UPDATE stock_sku_reservation t SET reserved = t.reserved - d.q \
+           FROM (SELECT sku, SUM(ordered) AS q FROM lines WHERE reserved GROUP BY sku) d \
+           WHERE t.stock_id = $1 AND t.sku = d.sku \
+         ), h AS ( \
+           DELETE FROM cart_hold WHERE cart_id = ANY($19) \
+         ) \
+         SELECT order_id FROM o",
     )
     .bind(stock.get())
     .bind(&rows.orders)
@@ -322,6 +348,18 @@ async fn write_placed(
     .bind(&rows.carts)
     .bind(&rows.prints)
     .bind(now)
+    .bind(&rows.line_orders)
+    .bind(&rows.skus)
+    .bind(&rows.positions)
+    .bind(&rows.ordered)
+    .bind(&rows.backordered)
+    .bind(&rows.reserved)
+    .bind(&rows.notify)
+    .bind(&rows.restock_date)
+    .bind(&rows.restock_qty)
+    .bind(&rows.only_x_left)
+    .bind(Event::OrderPlaced.name())
+    .bind(&carts)
     .fetch_all(&mut *conn)
     .await?;
     if inserted.len() < rows.orders.len() {
@@ -331,29 +369,6 @@ async fn write_placed(
             .into_iter()
             .filter(|o| !inserted.contains(o))
             .collect());
-    }
-    let entries: Vec<ledger::Row<'_>> = rows
-        .line_orders
-        .iter()
-        .zip(&rows.skus)
-        .zip(&rows.ordered)
-        .zip(&rows.reserved)
-        .filter(|(_, reserved)| **reserved)
-        .map(|(((order, sku), qty), _)| ledger::Row {
-            order_id: order,
-            object_id: order,
-            sku,
-            quantity: -*qty,
-        })
-        .collect();
-    ledger::append_many(conn, stock, Event::OrderPlaced, &entries, now).await?;
-    rows.insert_lines(conn).await?;
-    let carts: Vec<&str> = rows.carts.iter().filter_map(|c| c.as_deref()).collect();
-    if !carts.is_empty() {
-        sqlx::query("DELETE FROM cart_hold WHERE cart_id = ANY($1)")
-            .bind(&carts)
-            .execute(&mut *conn)
-            .await?;
     }
     Ok(HashSet::new())
 }
@@ -402,27 +417,5 @@ impl OrderRows {
                 .push(facts.restock.as_ref().and_then(|x| x.qty));
             self.only_x_left.push(facts.only_x_left);
         }
-    }
-
-    async fn insert_lines(&self, conn: &mut PgConnection) -> Result<(), RepoError> {
-        sqlx::query(
-            "INSERT INTO order_line (order_id, sku, position, ordered, backordered, reserved, \
-             backorder_notice, restock_date, restock_qty, only_x_left) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::numeric[], \
-             $5::numeric[], $6::bool[], $7::bool[], $8::date[], $9::numeric[], $10::numeric[])",
-        )
-        .bind(&self.line_orders)
-        .bind(&self.skus)
-        .bind(&self.positions)
-        .bind(&self.ordered)
-        .bind(&self.backordered)
-        .bind(&self.reserved)
-        .bind(&self.notify)
-        .bind(&self.restock_date)
-        .bind(&self.restock_qty)
-        .bind(&self.only_x_left)
-        .execute(conn)
-        .await?;
-        Ok(())
     }
 }
