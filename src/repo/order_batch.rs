@@ -2,7 +2,7 @@
 //! next one, and a whole batch is checked and reserved in one transaction with one commit.
 //!
 //! A flash sale is limited by commits on one hot row (one fsync each); here a batch of orders
-//! for that SKU costs one lock, one snapshot, a handful of bulk statements and one commit.
+//! for that SKU costs one lock, one snapshot, one statement that writes everything and one commit.
 //! `order_dispatch` decides which orders form a batch and how many batches run at once. The
 //! rules stay those of a single order: the batch locks the totals of all its SKUs in SKU order
 //! first, then judges the orders one after another in arrival order against a running tally, so
@@ -290,7 +290,7 @@ async fn cart_holds(
     Ok(held)
 }
 
-/// Writes every placed order of the batch with bulk statements; returns the ids that already
+/// Writes every placed order of the batch in one statement; returns the ids that already
 /// existed (then the caller must not commit).
 async fn write_placed(
     conn: &mut PgConnection,
