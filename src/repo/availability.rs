@@ -12,7 +12,7 @@ use super::{
     rows::{PRODUCT_SETTINGS_COLUMNS, ProductSettingsRow},
     settings::load_global,
     snapshot::query_snapshot,
-    stocks::stock_not_found,
+    stocks::{channel_not_found, stock_not_found},
 };
 use crate::domain::{
     CartId, GlobalSettings, LineRefusal, LinkedSourceItem, ProductSettings, Quantity,
@@ -194,10 +194,7 @@ impl Repo {
 fn scope_not_found(scope: &StockScope) -> RepoError {
     match scope {
         StockScope::Stock(id) => stock_not_found(*id),
-        StockScope::Channel(channel) => RepoError::NotFound {
-            kind: "sales channel",
-            name: channel.to_string(),
-        },
+        StockScope::Channel(channel) => channel_not_found(channel),
     }
 }
 

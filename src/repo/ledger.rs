@@ -77,8 +77,8 @@ pub(crate) async fn lock_totals(
     Ok(())
 }
 
-/// Appends ledger rows for one event of one order and moves the totals by the same amounts.
-/// The totals rows must already be locked by [`lock_totals`].
+/// Appends ledger rows for one event and moves the totals by the same amounts. The totals rows
+/// must already be locked by [`lock_totals`].
 pub(crate) async fn append(
     conn: &mut PgConnection,
     stock: StockId,
@@ -88,58 +88,21 @@ pub(crate) async fn append(
     entries: &[Entry<'_>],
     now: DateTime<Utc>,
 ) -> Result<(), RepoError> {
-    let rows: Vec<Row<'_>> = entries
-        .iter()
-        .map(|e| Row {
-            order_id,
-            object_id,
-            sku: e.sku,
-            quantity: e.quantity,
-        })
-        .collect();
-    append_many(conn, stock, event, &rows, now).await
-}
-
-/// One ledger row of [`append_many`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Row<'a> {
-    /// The order the row belongs to.
-    pub(crate) order_id: &'a str,
-    /// The order, cancellation, shipment or return that caused it.
-    pub(crate) object_id: &'a str,
-    /// The product.
-    pub(crate) sku: &'a str,
-    /// Signed: negative reserves, positive compensates.
-    pub(crate) quantity: Decimal,
-}
-
-/// Appends rows of any number of orders at once and moves the totals by their sums. The totals
-/// rows must already be locked by [`lock_totals`].
-pub(crate) async fn append_many(
-    conn: &mut PgConnection,
-    stock: StockId,
-    event: Event,
-    rows: &[Row<'_>],
-    now: DateTime<Utc>,
-) -> Result<(), RepoError> {
-    if rows.is_empty() {
+    if entries.is_empty() {
         return Ok(());
     }
-    let orders: Vec<&str> = rows.iter().map(|r| r.order_id).collect();
-    let objects: Vec<&str> = rows.iter().map(|r| r.object_id).collect();
-    let skus: Vec<&str> = rows.iter().map(|r| r.sku).collect();
-    let quantities: Vec<Decimal> = rows.iter().map(|r| r.quantity).collect();
+    let skus: Vec<&str> = entries.iter().map(|e| e.sku).collect();
+    let quantities: Vec<Decimal> = entries.iter().map(|e| e.quantity).collect();
     sqlx::query(
         "INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, created_at) \
-         SELECT $1, s, q, $6, o, b, $7 \
-         FROM unnest($2::text[], $3::numeric[], $4::text[], $5::text[]) AS e(s, q, o, b)",
+         SELECT $1, s, q, $4, $5, $6, $7 FROM unnest($2::text[], $3::numeric[]) AS e(s, q)",
     )
     .bind(stock.get())
     .bind(&skus)
     .bind(&quantities)
-    .bind(&orders)
-    .bind(&objects)
     .bind(event.name())
+    .bind(order_id)
+    .bind(object_id)
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -151,7 +114,7 @@ pub(crate) async fn append_many(
     .bind(stock.get())
     .bind(&skus)
     .bind(&quantities)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -20,6 +20,7 @@ use super::{
     availability::{ReservedLine, Snapshot, load_snapshot, reserved_lines},
     ledger::{self, Event},
     orders::{OrderRequest, PlacedOrder},
+    stocks::{channel_not_found, stock_id},
 };
 use crate::domain::{
     CartId, LineRefusal, ProductSettings, QuantityCheck, SalesChannel, StockId, check_quantity,
@@ -62,10 +63,7 @@ impl Repo {
             match stocks.get(&job.request.channel) {
                 Some(stock) => by_stock.entry(*stock).or_default().push(job),
                 None => {
-                    let _ = job.reply.send(Err(RepoError::NotFound {
-                        kind: "sales channel",
-                        name: job.request.channel.to_string(),
-                    }));
+                    let _ = job.reply.send(Err(channel_not_found(&job.request.channel)));
                 }
             }
         }
@@ -112,9 +110,7 @@ impl Repo {
             .map(|(kind, code, id)| {
                 let channel = SalesChannel::parse(&kind, &code)
                     .map_err(|_| RepoError::Corrupt(format!("sales channel {kind}/{code}")))?;
-                let stock = StockId::new(i64::from(id))
-                    .map_err(|_| RepoError::Corrupt(format!("stock id {id}")))?;
-                Ok((channel, stock))
+                Ok((channel, stock_id(id)?))
             })
             .collect()
     }

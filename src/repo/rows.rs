@@ -68,7 +68,7 @@ impl TryFrom<SourceRow> for Source {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub(super) struct GlobalSettingsRow {
     pub(super) manage_stock: bool,
     pub(super) backorders: String,

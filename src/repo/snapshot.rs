@@ -12,6 +12,7 @@ use super::{
     RepoError,
     availability::{Snapshot, StockScope},
     rows::{GlobalSettingsRow, ProductSettingsRow, SourceItemRow},
+    stocks::stock_id,
 };
 use crate::domain::{CartId, LinkedSourceItem, ProductSettings, SourceItem, StockId};
 
@@ -119,13 +120,9 @@ fn assemble(rows: Vec<SnapshotRow>) -> Result<Option<(StockId, Snapshot)>, RepoE
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let stock = StockId::new(i64::from(first.stock_id))
-        .map_err(|_| RepoError::Corrupt(format!("stock id {}", first.stock_id)))?;
-    let mut snapshot = Snapshot::default();
-    for (i, mut row) in rows.into_iter().enumerate() {
-        if i == 0 {
-            snapshot.global = std::mem::replace(&mut row.global, empty_global()).try_into()?;
-        }
+    let stock = stock_id(first.stock_id)?;
+    let mut snapshot = Snapshot::with_global(first.global.clone().try_into()?);
+    for mut row in rows {
         let items = linked_items(&mut row)?;
         let (sku, product) = product_row(&mut row).into_domain()?;
         let key = sku.as_str().to_owned();
@@ -140,19 +137,6 @@ fn assemble(rows: Vec<SnapshotRow>) -> Result<Option<(StockId, Snapshot)>, RepoE
         }
     }
     Ok(Some((stock, snapshot)))
-}
-
-fn empty_global() -> GlobalSettingsRow {
-    GlobalSettingsRow {
-        manage_stock: false,
-        backorders: String::new(),
-        out_of_stock_threshold: Decimal::ZERO,
-        notify_stock_qty: Decimal::ZERO,
-        stock_threshold_qty: Decimal::ZERO,
-        min_sale_qty: Decimal::ZERO,
-        max_sale_qty: Decimal::ZERO,
-        qty_increments: Decimal::ZERO,
-    }
 }
 
 fn product_row(row: &mut SnapshotRow) -> ProductSettingsRow {
@@ -183,35 +167,40 @@ fn linked_items(row: &mut SnapshotRow) -> Result<Vec<LinkedSourceItem>, RepoErro
     let mut restock = column(row.restock_qtys.take(), n, "restock_qty")?;
     let mut priorities = column(row.priorities.take(), n, "priority")?;
     let mut enabled = column(row.enabled.take(), n, "enabled")?;
-    let mut items = Vec::with_capacity(n);
-    for source_code in codes.into_iter().rev() {
-        let item = SourceItemRow {
-            source_code,
-            sku: row.sku.clone(),
-            quantity: pop(&mut quantities)?,
-            status: pop(&mut statuses)?,
-            backorders: pop(&mut backorders)?,
-            out_of_stock_threshold: pop(&mut thresholds)?,
-            notify_stock_qty: pop(&mut notify)?,
-            restock_date: pop(&mut dates)?,
-            restock_qty: pop(&mut restock)?,
-        };
-        let priority = pop(&mut priorities)?;
-        items.push(LinkedSourceItem {
-            item: SourceItem::try_from(item)?,
-            priority: u32::try_from(priority)
-                .map_err(|_| RepoError::Corrupt(format!("link priority {priority}")))?,
-            source_enabled: pop(&mut enabled)?,
-        });
-    }
-    items.reverse();
-    Ok(items)
+    codes
+        .into_iter()
+        .map(|source_code| {
+            let item = SourceItemRow {
+                source_code,
+                sku: row.sku.clone(),
+                quantity: next(&mut quantities)?,
+                status: next(&mut statuses)?,
+                backorders: next(&mut backorders)?,
+                out_of_stock_threshold: next(&mut thresholds)?,
+                notify_stock_qty: next(&mut notify)?,
+                restock_date: next(&mut dates)?,
+                restock_qty: next(&mut restock)?,
+            };
+            let priority = next(&mut priorities)?;
+            Ok(LinkedSourceItem {
+                item: SourceItem::try_from(item)?,
+                priority: u32::try_from(priority)
+                    .map_err(|_| RepoError::Corrupt(format!("link priority {priority}")))?,
+                source_enabled: next(&mut enabled)?,
+            })
+        })
+        .collect()
 }
 
-fn column<T>(values: Option<Vec<T>>, n: usize, name: &str) -> Result<Vec<T>, RepoError> {
+/// One parallel array, checked to have a value for each of the `n` items.
+fn column<T>(
+    values: Option<Vec<T>>,
+    n: usize,
+    name: &str,
+) -> Result<std::vec::IntoIter<T>, RepoError> {
     let values = values.unwrap_or_default();
     if values.len() == n {
-        Ok(values)
+        Ok(values.into_iter())
     } else {
         Err(RepoError::Corrupt(format!(
             "source item column {name} has {} values for {n} items",
@@ -220,9 +209,9 @@ fn column<T>(values: Option<Vec<T>>, n: usize, name: &str) -> Result<Vec<T>, Rep
     }
 }
 
-fn pop<T>(values: &mut Vec<T>) -> Result<T, RepoError> {
+fn next<T>(values: &mut std::vec::IntoIter<T>) -> Result<T, RepoError> {
     values
-        .pop()
+        .next()
         .ok_or_else(|| RepoError::Corrupt("source item columns of unequal length".into()))
 }
 

@@ -173,10 +173,7 @@ impl Repo {
         .bind(channel.code())
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| RepoError::NotFound {
-            kind: "sales channel",
-            name: channel.to_string(),
-        })?;
+        .ok_or_else(|| channel_not_found(channel))?;
         stock_id(id)
     }
 
@@ -263,13 +260,23 @@ async fn channels_of<'e>(
     .await?)
 }
 
-fn stock_id(id: i32) -> Result<StockId, RepoError> {
+/// A stored stock id, checked.
+pub(super) fn stock_id(id: i32) -> Result<StockId, RepoError> {
     StockId::new(i64::from(id)).map_err(|_| RepoError::Corrupt(format!("stock id {id}")))
 }
 
+/// NOT_FOUND for a stock.
 pub(super) fn stock_not_found(id: StockId) -> RepoError {
     RepoError::NotFound {
         kind: "stock",
         name: id.get().to_string(),
+    }
+}
+
+/// NOT_FOUND for a sales channel.
+pub(super) fn channel_not_found(channel: &SalesChannel) -> RepoError {
+    RepoError::NotFound {
+        kind: "sales channel",
+        name: channel.to_string(),
     }
 }

@@ -142,13 +142,10 @@ impl Picks {
 
 /// `n` distinct SKU numbers of 1..=skus, as names.
 pub(crate) fn distinct_skus(rng: &mut fastrand::Rng, skus: u32, n: usize) -> Vec<String> {
-    let n = n.min(skus as usize);
-    let mut chosen: Vec<u32> = Vec::with_capacity(n);
-    while chosen.len() < n {
-        let sku = rng.u32(1..=skus);
-        if !chosen.contains(&sku) {
-            chosen.push(sku);
-        }
+    Picks {
+        skus,
+        hot_skus: 0,
+        hot_share: 0,
     }
-    chosen.into_iter().map(|i| format!("SKU{i}")).collect()
+    .distinct(rng, n)
 }
