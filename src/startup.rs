@@ -125,8 +125,10 @@ impl Application {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting and gives
     /// in-flight calls the grace period before closing the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let notices = tokio_util::sync::CancellationToken::new();
         let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy)
             .with_availability_cache(self.availability_cache)
+            .with_change_notices(notices.clone())
             .with_order_batching();
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
@@ -182,6 +184,7 @@ impl Application {
             probes.stop().await;
         }
         sweeping.stop().await;
+        notices.cancel();
         monitor.stop().await;
         if let Some(endpoint) = endpoint {
             endpoint.stop().await;

@@ -49,6 +49,9 @@ pub(super) struct Snapshot {
     pub(super) products: HashMap<String, ProductSettings>,
     pub(super) items: HashMap<String, Vec<LinkedSourceItem>>,
     pub(super) reserved: HashMap<String, Decimal>,
+    /// When the first live hold counted in `reserved` expires, for SKUs with holds: the answer
+    /// changes then without any write.
+    pub(super) hold_expiries: HashMap<String, DateTime<Utc>>,
 }
 
 impl Snapshot {
@@ -86,14 +89,15 @@ impl Repo {
     }
 
     /// Salable quantity of each SKU in the scope's stock, in request order, with the stock id.
-    /// With the availability cache on, answers may be up to its time to live old.
+    /// With the availability cache on, an answer may lag a write by the time its change notice
+    /// takes to arrive (this replica's own writes: not at all).
     #[tracing::instrument(skip_all, fields(skus = skus.len()))]
     pub async fn salable_quantities(
         &self,
         scope: &StockScope,
         skus: &[Sku],
     ) -> Result<(StockId, Vec<SalableQuantity>), RepoError> {
-        if let Some(cache) = &self.availability_cache {
+        if let Some(cache) = self.availability_cache.as_ref().filter(|c| c.is_live()) {
             return self.cached_salable_quantities(cache, scope, skus).await;
         }
         let names: Vec<&str> = skus.iter().map(Sku::as_str).collect();
@@ -132,8 +136,10 @@ impl Repo {
             Some(known) if misses.is_empty() => known,
             _ => {
                 let names: Vec<&str> = misses.iter().map(|s| s.as_str()).collect();
+                let ticket = cache.ticket();
                 let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
-                let (scope_entry, loaded) = cache.remember(scope, stock, snapshot, &misses, now);
+                let (scope_entry, loaded) =
+                    cache.remember(scope, stock, snapshot, &misses, now, ticket);
                 let mut loaded = loaded.into_iter();
                 for slot in entries.iter_mut().filter(|slot| slot.is_none()) {
                     *slot = loaded.next();

@@ -1,35 +1,74 @@
-//! A short-lived, opt-in cache of what GetSalableQuantities reads, for storefront listings.
+//! An opt-in cache of what GetSalableQuantities reads, kept current by change notification.
 //!
-//! Listing and product pages ask for salable quantities on every view, mostly of the same
-//! products, and can live with an answer a second or two old; PostgreSQL then answers each SKU
-//! once per time to live instead of once per view. Nothing that reserves reads it: PlaceOrder,
-//! SetCartHolds and CheckQuantities always read under the rules of docs/reservations.md. Entries
-//! are judged fresh against the repository's clock (so tests move time instead of sleeping) and
-//! are never invalidated early, on this replica or another: the time to live is the whole
-//! staleness bound, the same on every replica.
+//! Listing and product pages ask for salable quantities on every view; PostgreSQL then answers a
+//! SKU once per change instead of once per view. Every write through stockd drops the entries of
+//! the SKUs it touched on this replica before it answers, and tells the other replicas through
+//! PostgreSQL (`changes.rs`); an entry also ends when a cart hold it counted expires, and after
+//! the time to live at the latest, which bounds what a write made outside stockd can leave stale.
+//! While a replica is not listening for changes it reads PostgreSQL as if the cache were off.
+//! Nothing that reserves reads it: PlaceOrder, SetCartHolds and CheckQuantities always read under
+//! the rules of docs/reservations.md. Freshness is judged against the repository's clock, so tests
+//! move time instead of sleeping.
 
-use std::{sync::Arc, time::Duration as StdDuration};
+use std::{
+    collections::HashSet,
+    hash::{Hash, Hasher},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration as StdDuration,
+};
 
 use chrono::{DateTime, Duration, Utc};
-use moka::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Equivalent, sync::Cache};
 use rust_decimal::Decimal;
 
-use super::availability::{Snapshot, StockScope};
+use super::{
+    availability::{Snapshot, StockScope},
+    changes::Change,
+};
 use crate::domain::{GlobalSettings, LinkedSourceItem, ProductSettings, Sku, StockId, StockSku};
 
-/// How long answers may be reused, and how many SKUs are kept at most.
+/// How long answers may be reused at most, and how many SKUs are kept at most.
 #[derive(Debug, Clone, Copy)]
 pub struct AvailabilityCacheConfig {
-    /// Oldest answer that may be served.
+    /// Longest an entry lives without a change notice; bounds staleness from writes made outside
+    /// stockd.
     pub ttl: StdDuration,
     /// Most (stock, SKU) entries kept; the least recently used go first.
     pub max_skus: u64,
 }
 
+/// A change to more SKUs than this drops everything: cheaper than dropping each one.
+const MAX_SKUS_PER_CHANGE: usize = 10_000;
+
+/// SKUs share this many change stripes: a read is not kept when any SKU of its stripe changed
+/// meanwhile, which costs a miss now and then and needs no memory per SKU.
+const CHANGE_STRIPES: usize = 4_096;
+
+/// A (stock, SKU) key borrowed from a request, so a lookup allocates nothing.
+#[derive(Debug, Clone, Copy)]
+struct SkuKey<'a>(StockId, &'a str);
+
+impl Hash for SkuKey<'_> {
+    // The same hash as the owned `(StockId, Sku)` key.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl Equivalent<(StockId, Sku)> for SkuKey<'_> {
+    fn equivalent(&self, key: &(StockId, Sku)) -> bool {
+        self.0 == key.0 && self.1 == key.1.as_str()
+    }
+}
+
 /// The stock a scope resolved to, with the defaults read at the same time.
 #[derive(Debug)]
 pub(super) struct ScopeEntry {
-    loaded_at: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
     pub(super) stock: StockId,
     pub(super) global: GlobalSettings,
 }
@@ -37,7 +76,7 @@ pub(super) struct ScopeEntry {
 /// What one stock knew about one SKU when it was read.
 #[derive(Debug)]
 pub(super) struct SkuEntry {
-    loaded_at: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
     product: ProductSettings,
     items: Vec<LinkedSourceItem>,
     reserved: Decimal,
@@ -56,16 +95,43 @@ impl SkuEntry {
     }
 }
 
-/// The cache itself: scopes and SKUs, each entry fresh for the time to live.
+/// Taken before a read: what the read returns is kept only if nothing it covers changed since.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReadTicket(u64);
+
+/// Which changes happened when, counted on one sequence.
+#[derive(Debug)]
+struct Changes {
+    sequence: AtomicU64,
+    everything_at: AtomicU64,
+    /// The last change to any SKU of each stripe.
+    stripes: Vec<AtomicU64>,
+    hasher: DefaultHashBuilder,
+    /// Whether change notices from other replicas are arriving.
+    listening: AtomicBool,
+    /// Every stock that has had entries, so a SKU's change reaches all of them.
+    stocks: RwLock<HashSet<StockId>>,
+}
+
+impl Changes {
+    fn stripe(&self, sku: &Sku) -> &AtomicU64 {
+        let hash = self.hasher.hash_one(sku.as_str());
+        // The modulo keeps the index below the stripe count, so it fits in usize.
+        &self.stripes[(hash % CHANGE_STRIPES as u64) as usize]
+    }
+}
+
+/// The cache itself: scopes and SKUs, each entry valid until a change, a hold expiry or the TTL.
 #[derive(Debug, Clone)]
 pub(super) struct AvailabilityCache {
     ttl: Duration,
-    scopes: Cache<StockScope, Arc<ScopeEntry>>,
-    skus: Cache<(StockId, Sku), Arc<SkuEntry>>,
+    scopes: Arc<Cache<StockScope, Arc<ScopeEntry>>>,
+    skus: Arc<Cache<(StockId, Sku), Arc<SkuEntry>>>,
+    changes: Arc<Changes>,
 }
 
 impl AvailabilityCache {
-    /// An empty cache; `None` when the time to live is zero (caching off).
+    /// An empty cache, not yet listening; `None` when the time to live is zero (caching off).
     pub(super) fn new(config: AvailabilityCacheConfig) -> Option<Self> {
         let ttl = Duration::from_std(config.ttl).ok()?;
         if ttl <= Duration::zero() {
@@ -73,25 +139,72 @@ impl AvailabilityCache {
         }
         Some(Self {
             ttl,
-            scopes: Cache::builder()
-                .max_capacity(1_000)
-                .time_to_live(config.ttl)
-                .build(),
-            skus: Cache::builder()
-                .max_capacity(config.max_skus)
-                .time_to_live(config.ttl)
-                .build(),
+            scopes: Arc::new(Cache::new(1_000)),
+            skus: Arc::new(Cache::new(
+                usize::try_from(config.max_skus)
+                    .unwrap_or(usize::MAX)
+                    .max(1),
+            )),
+            changes: Arc::new(Changes {
+                sequence: AtomicU64::new(0),
+                everything_at: AtomicU64::new(0),
+                stripes: (0..CHANGE_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+                hasher: DefaultHashBuilder::default(),
+                listening: AtomicBool::new(false),
+                stocks: RwLock::new(HashSet::new()),
+            }),
         })
     }
 
-    /// The scope's stock and defaults, if read less than a time to live ago.
+    /// Whether entries may be served: only while other replicas' changes are being heard.
+    pub(super) fn is_live(&self) -> bool {
+        self.changes.listening.load(Ordering::SeqCst)
+    }
+
+    /// Records whether change notices are arriving; either way everything read so far is dropped,
+    /// since notices may have been missed.
+    pub(super) fn set_listening(&self, listening: bool) {
+        self.apply(&Change::Everything);
+        self.changes.listening.store(listening, Ordering::SeqCst);
+    }
+
+    /// Drops the entries a change makes wrong, and any read in flight that covers them.
+    pub(super) fn apply(&self, change: &Change) {
+        match change {
+            Change::Skus(skus) if skus.len() <= MAX_SKUS_PER_CHANGE => self.drop_skus(skus),
+            _ => {
+                let at = self.next_sequence();
+                self.changes.everything_at.store(at, Ordering::SeqCst);
+                self.scopes.clear();
+                self.skus.clear();
+            }
+        }
+    }
+
+    fn drop_skus(&self, skus: &[Sku]) {
+        let at = self.next_sequence();
+        let stocks = self.known_stocks();
+        for sku in skus {
+            self.changes.stripe(sku).fetch_max(at, Ordering::SeqCst);
+            for stock in &stocks {
+                self.skus.remove(&SkuKey(*stock, sku.as_str()));
+            }
+        }
+    }
+
+    /// Taken before reading PostgreSQL, handed to `remember` with what was read.
+    pub(super) fn ticket(&self) -> ReadTicket {
+        ReadTicket(self.changes.sequence.load(Ordering::SeqCst))
+    }
+
+    /// The scope's stock and defaults, if still valid at `now`.
     pub(super) fn scope(&self, scope: &StockScope, now: DateTime<Utc>) -> Option<Arc<ScopeEntry>> {
         self.scopes
             .get(scope)
-            .filter(|entry| self.fresh(entry.loaded_at, now))
+            .filter(|entry| now < entry.valid_until)
     }
 
-    /// A SKU's entry in a stock, if read less than a time to live ago.
+    /// A SKU's entry in a stock, if still valid at `now`.
     pub(super) fn sku(
         &self,
         stock: StockId,
@@ -99,11 +212,13 @@ impl AvailabilityCache {
         now: DateTime<Utc>,
     ) -> Option<Arc<SkuEntry>> {
         self.skus
-            .get(&(stock, sku.clone()))
-            .filter(|entry| self.fresh(entry.loaded_at, now))
+            .get(&SkuKey(stock, sku.as_str()))
+            .filter(|entry| now < entry.valid_until)
     }
 
-    /// Keeps what a snapshot read at `now` says about the scope and `skus`, and returns it.
+    /// Keeps what a snapshot read at `now` (after `ticket`) says about the scope and `skus`,
+    /// unless a change covering them arrived meanwhile, and returns it either way: the read was
+    /// true when it was made.
     pub(super) fn remember(
         &self,
         scope: &StockScope,
@@ -111,32 +226,221 @@ impl AvailabilityCache {
         mut snapshot: Snapshot,
         skus: &[&Sku],
         now: DateTime<Utc>,
+        ticket: ReadTicket,
     ) -> (Arc<ScopeEntry>, Vec<Arc<SkuEntry>>) {
+        self.note_stock(stock);
+        let expires = now + self.ttl;
         let entries = skus
             .iter()
             .map(|sku| {
                 let key = sku.as_str();
                 let entry = Arc::new(SkuEntry {
-                    loaded_at: now,
+                    valid_until: snapshot
+                        .hold_expiries
+                        .get(key)
+                        .map_or(expires, |hold| expires.min(*hold)),
                     product: snapshot.products.remove(key).unwrap_or_default(),
                     items: snapshot.items.remove(key).unwrap_or_default(),
                     reserved: snapshot.reserved.get(key).copied().unwrap_or_default(),
                 });
-                self.skus
-                    .insert((stock, (*sku).clone()), Arc::clone(&entry));
+                self.keep_sku(stock, sku, &entry, ticket);
                 entry
             })
             .collect();
         let scope_entry = Arc::new(ScopeEntry {
-            loaded_at: now,
+            valid_until: expires,
             stock,
             global: snapshot.global,
         });
         self.scopes.insert(scope.clone(), Arc::clone(&scope_entry));
+        if self.changed_since(None, ticket) {
+            self.scopes.remove(scope);
+        }
         (scope_entry, entries)
     }
 
-    fn fresh(&self, loaded_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        now - loaded_at < self.ttl
+    /// Inserts, then looks for a change: a change that lands between the two still removes it.
+    fn keep_sku(&self, stock: StockId, sku: &Sku, entry: &Arc<SkuEntry>, ticket: ReadTicket) {
+        self.skus.insert((stock, sku.clone()), Arc::clone(entry));
+        if self.changed_since(Some(sku), ticket) {
+            self.skus.remove(&SkuKey(stock, sku.as_str()));
+        }
+    }
+
+    fn changed_since(&self, sku: Option<&Sku>, ticket: ReadTicket) -> bool {
+        let sku_at = sku.map_or(0, |sku| self.changes.stripe(sku).load(Ordering::SeqCst));
+        sku_at.max(self.changes.everything_at.load(Ordering::SeqCst)) > ticket.0
+    }
+
+    fn next_sequence(&self) -> u64 {
+        self.changes.sequence.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn note_stock(&self, stock: StockId) {
+        let known = self
+            .changes
+            .stocks
+            .read()
+            .is_ok_and(|stocks| stocks.contains(&stock));
+        if !known && let Ok(mut stocks) = self.changes.stocks.write() {
+            stocks.insert(stock);
+        }
+    }
+
+    fn known_stocks(&self) -> Vec<StockId> {
+        self.changes
+            .stocks
+            .read()
+            .map(|stocks| stocks.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn cache(ttl_secs: u64) -> AvailabilityCache {
+        let cache = AvailabilityCache::new(AvailabilityCacheConfig {
+            ttl: StdDuration::from_secs(ttl_secs),
+            max_skus: 100,
+        })
+        .unwrap();
+        cache.set_listening(true);
+        cache
+    }
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).unwrap()
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+    }
+
+    fn stock() -> StockId {
+        StockId::new(1).unwrap()
+    }
+
+    fn read(cache: &AvailabilityCache, skus: &[&Sku], snapshot: Snapshot, ticket: ReadTicket) {
+        let scope = StockScope::Stock(stock());
+        let _ = cache.remember(&scope, stock(), snapshot, skus, t0(), ticket);
+    }
+
+    #[test]
+    fn a_zero_time_to_live_turns_the_cache_off() {
+        assert!(
+            AvailabilityCache::new(AvailabilityCacheConfig {
+                ttl: StdDuration::ZERO,
+                max_skus: 1,
+            })
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn entries_live_until_the_time_to_live() {
+        let cache = cache(60);
+        let a = sku("A");
+        read(&cache, &[&a], Snapshot::default(), cache.ticket());
+        assert!(
+            cache
+                .sku(stock(), &a, t0() + Duration::seconds(59))
+                .is_some()
+        );
+        assert!(
+            cache
+                .sku(stock(), &a, t0() + Duration::seconds(60))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn an_entry_ends_when_the_first_hold_it_counts_expires() {
+        let cache = cache(3_600);
+        let a = sku("A");
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .hold_expiries
+            .insert("A".into(), t0() + Duration::seconds(90));
+        read(&cache, &[&a], snapshot, cache.ticket());
+        assert!(
+            cache
+                .sku(stock(), &a, t0() + Duration::seconds(89))
+                .is_some()
+        );
+        assert!(
+            cache
+                .sku(stock(), &a, t0() + Duration::seconds(90))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_change_drops_only_its_skus() {
+        let cache = cache(60);
+        let (a, b) = (sku("A"), sku("B"));
+        read(&cache, &[&a, &b], Snapshot::default(), cache.ticket());
+        cache.apply(&Change::Skus(vec![a.clone()]));
+        assert!(cache.sku(stock(), &a, t0()).is_none());
+        assert!(cache.sku(stock(), &b, t0()).is_some());
+    }
+
+    #[test]
+    fn a_read_that_a_change_overtook_is_not_kept() {
+        let cache = cache(60);
+        let (a, b) = (sku("A"), sku("B"));
+        let ticket = cache.ticket();
+        cache.apply(&Change::Skus(vec![a.clone()]));
+        read(&cache, &[&a, &b], Snapshot::default(), ticket);
+        assert!(cache.sku(stock(), &a, t0()).is_none(), "A changed mid-read");
+        assert!(cache.sku(stock(), &b, t0()).is_some());
+        read(&cache, &[&a], Snapshot::default(), cache.ticket());
+        assert!(
+            cache.sku(stock(), &a, t0()).is_some(),
+            "read after the change"
+        );
+    }
+
+    #[test]
+    fn a_change_to_everything_drops_scopes_skus_and_reads_in_flight() {
+        let cache = cache(60);
+        let a = sku("A");
+        let scope = StockScope::Stock(stock());
+        read(&cache, &[&a], Snapshot::default(), cache.ticket());
+        let ticket = cache.ticket();
+        cache.apply(&Change::Everything);
+        assert!(cache.scope(&scope, t0()).is_none());
+        assert!(cache.sku(stock(), &a, t0()).is_none());
+        read(&cache, &[&a], Snapshot::default(), ticket);
+        assert!(cache.scope(&scope, t0()).is_none());
+        assert!(cache.sku(stock(), &a, t0()).is_none());
+    }
+
+    #[test]
+    fn huge_changes_drop_everything() {
+        let cache = cache(60);
+        let a = sku("A");
+        read(&cache, &[&a], Snapshot::default(), cache.ticket());
+        let many = (0..=MAX_SKUS_PER_CHANGE)
+            .map(|i| sku(&format!("X{i}")))
+            .collect();
+        cache.apply(&Change::Skus(many));
+        assert!(cache.sku(stock(), &a, t0()).is_none());
+    }
+
+    #[test]
+    fn the_cache_is_live_only_while_listening() {
+        let cache = cache(60);
+        let a = sku("A");
+        read(&cache, &[&a], Snapshot::default(), cache.ticket());
+        cache.set_listening(false);
+        assert!(!cache.is_live());
+        assert!(
+            cache.sku(stock(), &a, t0()).is_none(),
+            "notices may be missed"
+        );
     }
 }

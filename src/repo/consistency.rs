@@ -10,6 +10,7 @@ use tokio_stream::StreamExt;
 
 use super::{
     Repo, RepoError,
+    changes::changed_skus,
     ledger::{self, Entry, Event},
     orders::lock_order,
     retry_conflicts,
@@ -170,6 +171,7 @@ impl Repo {
             )
             .await?;
             tx.commit().await?;
+            self.changed(changed_skus([sku]));
             tracing::warn!(order = order_id, sku, %gap, "appended a manual compensation");
             Ok(true)
         })
@@ -198,6 +200,7 @@ impl Repo {
             .rows_affected();
             tx.commit().await?;
             if changed > 0 {
+                self.changed(changed_skus([sku]));
                 tracing::warn!(
                     stock = stock_id,
                     sku,

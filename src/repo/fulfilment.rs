@@ -10,6 +10,7 @@ use sqlx::PgConnection;
 use super::{
     Repo, RepoError,
     availability::load_products,
+    changes::Change,
     ledger::{self, Entry, Event},
     orders::{OrderView, close_if_complete, load_order_lines, lock_order},
     retry_conflicts,
@@ -90,10 +91,11 @@ impl Repo {
             Ok(false)
         })
         .await?;
-        Ok(Fulfilled {
-            replayed,
-            order: self.order(&req.order_id).await?,
-        })
+        let order = self.order(&req.order_id).await?;
+        if !replayed {
+            self.changed(Change::skus(order.lines.iter().map(|l| &l.sku)));
+        }
+        Ok(Fulfilled { replayed, order })
     }
 
     /// Takes shipped units back onto their sources, or writes them off.
@@ -130,10 +132,11 @@ impl Repo {
             Ok(false)
         })
         .await?;
-        Ok(Fulfilled {
-            replayed,
-            order: self.order(&req.order_id).await?,
-        })
+        let order = self.order(&req.order_id).await?;
+        if !replayed {
+            self.changed(Change::skus(order.lines.iter().map(|l| &l.sku)));
+        }
+        Ok(Fulfilled { replayed, order })
     }
 }
 

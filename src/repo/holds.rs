@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use super::{
     Repo, RepoError,
     availability::{ReservedLine, check_lines, load_snapshot, reserved_lines},
+    changes::changed_skus,
     ledger, retry_conflicts,
 };
 use crate::domain::{CartId, Quantity, Sku, StockId};
@@ -75,10 +76,11 @@ impl Repo {
                 let checks = check_lines(&snapshot, &req.lines)?;
                 lines = reserved_lines(&req.lines, checks);
             }
-            sqlx::query("DELETE FROM cart_hold WHERE cart_id = $1")
-                .bind(req.cart.as_str())
-                .execute(&mut *tx)
-                .await?;
+            let released: Vec<String> =
+                sqlx::query_scalar("DELETE FROM cart_hold WHERE cart_id = $1 RETURNING sku")
+                    .bind(req.cart.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
             let expires_at = (!lines.is_empty()).then(|| now + Duration::seconds(req.ttl_secs.into()));
             if let Some(expires_at) = expires_at {
                 let quantities: Vec<Decimal> = lines.iter().map(|l| l.quantity).collect();
@@ -96,12 +98,16 @@ impl Repo {
                 .await?;
             }
             tx.commit().await?;
+            self.changed(changed_skus(
+                skus.iter().copied().chain(released.iter().map(String::as_str)),
+            ));
             Ok(CartHolds { expires_at, lines })
         })
         .await
     }
 
-    /// Gives a cart's unexpired holds a new expiry; NOT_FOUND when it has none.
+    /// Gives a cart's unexpired holds a new expiry; NOT_FOUND when it has none. No change notice:
+    /// a cached answer that counts a hold ends at that hold's old expiry anyway and is read again.
     #[tracing::instrument(skip_all, fields(cart = %cart))]
     pub async fn extend_cart_holds(
         &self,
@@ -131,11 +137,15 @@ impl Repo {
     /// Drops a cart's holds; the number removed (0 on a retry).
     #[tracing::instrument(skip_all, fields(cart = %cart))]
     pub async fn release_cart_holds(&self, cart: &CartId) -> Result<u64, RepoError> {
-        Ok(sqlx::query("DELETE FROM cart_hold WHERE cart_id = $1")
-            .bind(cart.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        let released: Vec<String> =
+            sqlx::query_scalar("DELETE FROM cart_hold WHERE cart_id = $1 RETURNING sku")
+                .bind(cart.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        if !released.is_empty() {
+            self.changed(changed_skus(released.iter().map(String::as_str)));
+        }
+        Ok(released.len() as u64)
     }
 
     /// Unexpired cart holds, then open orders, of a SKU in a stock, after `after` (kind, id).

@@ -3,6 +3,7 @@
 
 pub mod availability;
 mod availability_cache;
+mod changes;
 pub mod consistency;
 pub mod error;
 pub mod fulfilment;
@@ -29,6 +30,7 @@ use sqlx::{
 };
 
 pub use availability_cache::AvailabilityCacheConfig;
+pub use changes::{CHANNEL as CHANGE_CHANNEL, Change};
 pub use error::RepoError;
 
 use crate::{
@@ -59,6 +61,8 @@ pub struct Repo {
     orders: Option<order_dispatch::OrderBatcher>,
     /// Reuse of GetSalableQuantities answers, when turned on.
     availability_cache: Option<availability_cache::AvailabilityCache>,
+    /// Tells other replicas what this one's writes changed, once started.
+    publisher: Option<changes::Publisher>,
 }
 
 impl Repo {
@@ -75,6 +79,7 @@ impl Repo {
             hold_policy,
             orders: None,
             availability_cache: None,
+            publisher: None,
         }
     }
 
@@ -83,6 +88,32 @@ impl Repo {
     pub fn with_availability_cache(mut self, config: AvailabilityCacheConfig) -> Self {
         self.availability_cache = availability_cache::AvailabilityCache::new(config);
         self
+    }
+
+    /// Publishes what this replica's writes change and, with the cache on, listens for what the
+    /// others' do, until `stop`. Without it the cache is never used.
+    pub fn with_change_notices(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
+        let origin = changes::Origin::new();
+        self.publisher = Some(changes::Publisher::start(
+            self.pool.clone(),
+            origin.clone(),
+            stop.clone(),
+        ));
+        if let Some(cache) = &self.availability_cache {
+            changes::listen(self.pool.clone(), origin, cache.clone(), stop);
+        }
+        self
+    }
+
+    /// Called after a write commits: drops this replica's entries at once (it reads its own
+    /// writes) and tells the others.
+    pub(crate) fn changed(&self, change: Change) {
+        if let Some(cache) = &self.availability_cache {
+            cache.apply(&change);
+        }
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(change);
+        }
     }
 
     /// Places orders in batches: those arriving during a transaction share the next one.

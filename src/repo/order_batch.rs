@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use super::{
     Repo, RepoError,
     availability::{ReservedLine, Snapshot, load_snapshot, reserved_lines},
+    changes::changed_skus,
     ledger::{self, Event},
     orders::{OrderRequest, PlacedOrder},
     stocks::{channel_not_found, stock_id},
@@ -184,12 +185,16 @@ impl Repo {
             outcomes.push(outcome);
             placed.push(checks);
         }
-        let found = write_placed(&mut tx, stock, jobs, &placed, now).await?;
-        if !found.is_empty() {
+        let written = write_placed(&mut tx, stock, jobs, &placed, now).await?;
+        if !written.existing.is_empty() {
             tx.rollback().await?;
-            return Ok(Err(found));
+            return Ok(Err(written.existing));
         }
         tx.commit().await?;
+        self.changed(changed_skus(
+            skus.into_iter()
+                .chain(written.released.iter().map(String::as_str)),
+        ));
         Ok(Ok(outcomes))
     }
 }
@@ -286,15 +291,14 @@ async fn cart_holds(
     Ok(held)
 }
 
-/// Writes every placed order of the batch in one statement; returns the ids that already
-/// existed (then the caller must not commit).
+/// Writes every placed order of the batch in one statement.
 async fn write_placed(
     conn: &mut PgConnection,
     stock: StockId,
     jobs: &[Job],
     placed: &[Option<Vec<QuantityCheck>>],
     now: DateTime<Utc>,
-) -> Result<HashSet<String>, RepoError> {
+) -> Result<Written, RepoError> {
     let mut rows = OrderRows::default();
     for (job, checks) in jobs.iter().zip(placed) {
         if let Some(checks) = checks {
@@ -302,13 +306,13 @@ async fn write_placed(
         }
     }
     if rows.orders.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(Written::default());
     }
     let carts: Vec<&str> = rows.carts.iter().filter_map(|c| c.as_deref()).collect();
     // One statement: the orders, their lines, their ledger rows, the totals and the consumed
     // holds. Lines go only with orders the insert actually wrote, so an existing order id cannot
     // collide with its stored lines; any existing id makes the caller roll the whole batch back.
-    let inserted: Vec<String> = sqlx::query_scalar(
+    let written: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
         "WITH o AS ( \
            INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, cart_id, \
              fingerprint, created_at) \
@@ -333,9 +337,9 @@ async fn write_placed(
            FROM (SELECT sku, SUM(ordered) AS q FROM lines WHERE reserved GROUP BY sku) d \
            WHERE t.stock_id = $1 AND t.sku = d.sku \
          ), h AS ( \
-           DELETE FROM cart_hold WHERE cart_id = ANY($19) \
+           DELETE FROM cart_hold WHERE cart_id = ANY($19) RETURNING sku \
          ) \
-         SELECT order_id FROM o",
+         SELECT order_id, NULL AS sku FROM o UNION ALL SELECT NULL, sku FROM h",
     )
     .bind(stock.get())
     .bind(&rows.orders)
@@ -358,15 +362,24 @@ async fn write_placed(
     .bind(&carts)
     .fetch_all(&mut *conn)
     .await?;
-    if inserted.len() < rows.orders.len() {
-        let inserted: HashSet<String> = inserted.into_iter().collect();
-        return Ok(rows
-            .orders
-            .into_iter()
-            .filter(|o| !inserted.contains(o))
-            .collect());
-    }
-    Ok(HashSet::new())
+    let (inserted, released): (Vec<_>, Vec<_>) = written.into_iter().unzip();
+    let inserted: HashSet<String> = inserted.into_iter().flatten().collect();
+    let released = released.into_iter().flatten().collect();
+    let existing = rows
+        .orders
+        .into_iter()
+        .filter(|o| !inserted.contains(o))
+        .collect();
+    Ok(Written { existing, released })
+}
+
+/// What a batch's write found and did beyond the orders themselves.
+#[derive(Default)]
+struct Written {
+    /// Order ids that existed already (then the caller must not commit).
+    existing: HashSet<String>,
+    /// SKUs of the cart holds the orders consumed, lines or not.
+    released: Vec<String>,
 }
 
 /// Column arrays for the bulk inserts.

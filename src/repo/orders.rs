@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use super::{
     Repo, RepoError,
     availability::{ReservedLine, check_lines, load_snapshot, reserved_lines},
+    changes::{Change, changed_skus},
     ledger::{self, Entry, Event},
     order_batch::Job,
     retry_conflicts,
@@ -210,13 +211,22 @@ impl Repo {
                 return self.replay_order(&req.order_id, print).await;
             }
             let lines = reserve_lines(&mut tx, stock, req, now).await?;
-            if let Some(cart) = &req.cart {
-                sqlx::query("DELETE FROM cart_hold WHERE cart_id = $1")
-                    .bind(cart.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let released: Vec<String> = match &req.cart {
+                Some(cart) => {
+                    sqlx::query_scalar("DELETE FROM cart_hold WHERE cart_id = $1 RETURNING sku")
+                        .bind(cart.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?
+                }
+                None => Vec::new(),
+            };
             tx.commit().await?;
+            self.changed(changed_skus(
+                req.lines
+                    .iter()
+                    .map(|(sku, _)| sku.as_str())
+                    .chain(released.iter().map(String::as_str)),
+            ));
             Ok(PlacedOrder {
                 order_id: req.order_id.clone(),
                 stock,
@@ -289,6 +299,7 @@ impl Repo {
             let canceled = apply_cancellation(&mut tx, stock, req, now).await?;
             tx.commit().await?;
             let order = self.order(&req.order_id).await?;
+            self.changed(Change::skus(order.lines.iter().map(|l| &l.sku)));
             Ok(Cancellation {
                 canceled,
                 replayed: false,

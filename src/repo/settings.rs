@@ -4,7 +4,9 @@ use rust_decimal::Decimal;
 use sqlx::{AssertSqlSafe, PgConnection, PgExecutor};
 
 use super::{
-    Repo, RepoError, retry_conflicts,
+    Repo, RepoError,
+    changes::Change,
+    retry_conflicts,
     rows::{
         GlobalSettingsRow, PRODUCT_SETTINGS_COLUMNS, ProductSettingsRow, SOURCE_ITEM_COLUMNS,
         SourceItemRow, backorder_mode_name,
@@ -61,6 +63,7 @@ impl Repo {
             crate::domain::validate_global(&global).map_err(invalid_settings)?;
             save_global(&mut tx, &global).await?;
             tx.commit().await?;
+            self.changed(Change::Everything);
             Ok(global)
         })
         .await
@@ -98,6 +101,7 @@ impl Repo {
             stored.validate().map_err(invalid_settings)?;
             save_product(&mut tx, sku, &stored).await?;
             tx.commit().await?;
+            self.changed(Change::skus([sku]));
             let effective = stored.resolve(&global);
             Ok(ProductSettingsView { stored, effective })
         })
@@ -137,6 +141,7 @@ impl Repo {
             save_item_settings(&mut tx, &item).await?;
             let product = effective_product(&mut tx, sku).await?;
             tx.commit().await?;
+            self.changed(Change::skus([sku]));
             let effective = item.settings.resolve(&product);
             Ok(SourceItemSettingsView {
                 stored: item.settings,

@@ -39,9 +39,7 @@ SELECT st.id AS stock_id, k.sku, \
   p.is_qty_decimal AS p_is_qty_decimal, \
   COALESCE((SELECT r.reserved FROM stock_sku_reservation r \
             WHERE r.stock_id = st.id AND r.sku = k.sku), 0) \
-  - COALESCE((SELECT SUM(h.quantity) FROM cart_hold h \
-              WHERE h.stock_id = st.id AND h.sku = k.sku AND h.expires_at > $5 \
-                AND h.cart_id IS DISTINCT FROM $6), 0) AS reserved, \
+  - COALESCE(hl.held, 0) AS reserved, hl.next_hold_expiry, \
   i.source_codes, i.quantities, i.statuses, i.backorders AS item_backorders, i.thresholds, \
   i.notify_qtys, i.restock_dates, i.restock_qtys, i.priorities, i.enabled \
 FROM st \
@@ -50,6 +48,11 @@ CROSS JOIN unnest($4::text[]) AS k(sku) \
 LEFT JOIN LATERAL ( \
   SELECT * FROM product_settings ps WHERE ps.sku = k.sku LIMIT 1 \
 ) p ON true \
+LEFT JOIN LATERAL ( \
+  SELECT SUM(h.quantity) AS held, MIN(h.expires_at) AS next_hold_expiry FROM cart_hold h \
+  WHERE h.stock_id = st.id AND h.sku = k.sku AND h.expires_at > $5 \
+    AND h.cart_id IS DISTINCT FROM $6 \
+) hl ON true \
 LEFT JOIN LATERAL ( \
   SELECT array_agg(si.source_code) AS source_codes, array_agg(si.quantity) AS quantities, \
     array_agg(si.status) AS statuses, array_agg(si.backorders) AS backorders, \
@@ -79,6 +82,7 @@ struct SnapshotRow {
     p_qty_increments: Option<Decimal>,
     p_is_qty_decimal: Option<bool>,
     reserved: Decimal,
+    next_hold_expiry: Option<DateTime<Utc>>,
     source_codes: Option<Vec<String>>,
     quantities: Option<Vec<Decimal>>,
     statuses: Option<Vec<String>>,
@@ -131,6 +135,9 @@ fn assemble(rows: Vec<SnapshotRow>) -> Result<Option<(StockId, Snapshot)>, RepoE
         }
         if !items.is_empty() {
             snapshot.items.insert(key.clone(), items);
+        }
+        if let Some(expiry) = row.next_hold_expiry {
+            snapshot.hold_expiries.insert(key.clone(), expiry);
         }
         if !row.reserved.is_zero() {
             snapshot.reserved.insert(key, row.reserved);

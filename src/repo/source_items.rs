@@ -6,7 +6,9 @@ use rust_decimal::Decimal;
 use sqlx::AssertSqlSafe;
 
 use super::{
-    Repo, RepoError, retry_conflicts,
+    Repo, RepoError,
+    changes::Change,
+    retry_conflicts,
     rows::{SOURCE_ITEM_COLUMNS, SourceItemRow, status_name},
     sources::reject_unknown_sources,
 };
@@ -71,6 +73,7 @@ impl Repo {
                 .fetch_all(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.changed(Change::skus(items.iter().map(|i| &i.sku)));
             Ok(rows)
         })
         .await?;
@@ -101,6 +104,7 @@ impl Repo {
             .await?
             .rows_affected();
             tx.commit().await?;
+            self.changed(Change::skus(keys.iter().map(|(_, sku)| sku)));
             Ok(deleted)
         })
         .await

@@ -4,6 +4,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgExecutor};
 
 use super::{
     Repo, RepoError,
+    changes::Change,
     error::{is_pg_code, pg_codes},
     retry_conflicts,
     rows::{SOURCE_COLUMNS, SourceRow},
@@ -114,13 +115,15 @@ impl Repo {
             "UPDATE source SET enabled = $2, updated_at = now() WHERE code = $1 \
              RETURNING {SOURCE_COLUMNS}"
         );
-        sqlx::query_as::<_, SourceRow>(AssertSqlSafe(sql))
+        let source = sqlx::query_as::<_, SourceRow>(AssertSqlSafe(sql))
             .bind(code.as_str())
             .bind(enabled)
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| not_found(code))?
-            .try_into()
+            .try_into()?;
+        self.changed(Change::Everything);
+        Ok(source)
     }
 }
 

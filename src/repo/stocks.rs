@@ -4,7 +4,10 @@ use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgExecutor};
 
-use super::{Repo, RepoError, retry_conflicts, rows::source_code, sources::reject_unknown_sources};
+use super::{
+    Repo, RepoError, changes::Change, retry_conflicts, rows::source_code,
+    sources::reject_unknown_sources,
+};
 use crate::domain::{
     SalesChannel, StockId,
     stock::{SourceLink, Stock},
@@ -106,6 +109,7 @@ impl Repo {
             .await?;
             let stock = load_stock(&mut tx, id).await?;
             tx.commit().await?;
+            self.changed(Change::Everything);
             Ok(stock)
         })
         .await
@@ -127,6 +131,7 @@ impl Repo {
             .await?;
             let stock = load_stock(&mut tx, id).await?;
             tx.commit().await?;
+            self.changed(Change::Everything);
             Ok(stock)
         })
         .await
@@ -158,6 +163,7 @@ impl Repo {
             .await?;
             let stock = load_stock(&mut tx, id).await?;
             tx.commit().await?;
+            self.changed(Change::Everything);
             Ok(stock)
         })
         .await
