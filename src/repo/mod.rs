@@ -136,7 +136,12 @@ impl Repo {
 /// Opens a lazily connecting pool, so the process starts even while the database is down.
 pub fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = config.database_url.expose_secret().parse()?;
-    let options = options.application_name("stockd");
+    // Every statement is prepared once per connection and looks rows up by key, so a plan made
+    // for one set of parameters serves all; PostgreSQL would otherwise plan the array-driven
+    // statements afresh on every call (a third of its CPU in checkout, BENCHMARKS.md).
+    let options = options
+        .application_name("stockd")
+        .options([("plan_cache_mode", "force_generic_plan")]);
     Ok(PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(config.acquire_timeout())

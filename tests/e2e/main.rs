@@ -10,6 +10,7 @@ mod fulfilment;
 mod health;
 mod holds;
 mod orders;
+mod pool;
 mod readiness;
 mod replicas;
 mod settings;
