@@ -138,9 +138,8 @@ impl Application {
         let plain_health = health.clone();
         let routes = grpc::routes(repo.clone(), health).context("building reflection")?;
         let sweeping = sweeper::spawn(repo.clone(), self.sweep_interval, metrics.clone());
-        let endpoint = (self.metrics_listener.zip(metrics.clone())).map(|(listener, metrics)| {
-            observability::serve(listener, metrics, repo.pool().clone())
-        });
+        let endpoint = (self.metrics_listener.zip(metrics.clone()))
+            .map(|(listener, metrics)| observability::serve(listener, metrics, repo.clone()));
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let auth = AuthLayer::new(self.tokens, self.clock.clone());
         let mut builder = Server::builder();

@@ -4,11 +4,11 @@ use std::convert::Infallible;
 
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
 use hyper_util::rt::TokioIo;
-use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
+use crate::repo::Repo;
 
 /// The Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -30,8 +30,9 @@ impl MetricsEndpoint {
     }
 }
 
-/// Serves `metrics` at `/metrics` on `listener`, sampling the pool at each scrape.
-pub fn serve(listener: TcpListener, metrics: Metrics, pool: PgPool) -> MetricsEndpoint {
+/// Serves `metrics` at `/metrics` on `listener`, sampling the pool and the availability cache at
+/// each scrape.
+pub fn serve(listener: TcpListener, metrics: Metrics, repo: Repo) -> MetricsEndpoint {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
     let task = tokio::spawn(async move {
@@ -43,9 +44,9 @@ pub fn serve(listener: TcpListener, metrics: Metrics, pool: PgPool) -> MetricsEn
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let metrics = metrics.clone();
-                        let pool = pool.clone();
+                        let repo = repo.clone();
                         let service = service_fn(move |request| {
-                            let response = respond(&request, &metrics, &pool);
+                            let response = respond(&request, &metrics, &repo);
                             async move { Ok::<_, Infallible>(response) }
                         });
                         connections.spawn(async move {
@@ -69,10 +70,13 @@ pub fn serve(listener: TcpListener, metrics: Metrics, pool: PgPool) -> MetricsEn
     MetricsEndpoint { cancel, task }
 }
 
-fn respond(request: &Request<Incoming>, metrics: &Metrics, pool: &PgPool) -> Response<String> {
+fn respond(request: &Request<Incoming>, metrics: &Metrics, repo: &Repo) -> Response<String> {
     let status = match (request.method(), request.uri().path()) {
         (&Method::GET | &Method::HEAD, "/metrics") => {
-            metrics.sample_pool(pool);
+            metrics.sample_pool(repo.pool());
+            if let Some(stats) = repo.availability_cache_stats() {
+                metrics.sample_availability_cache(&stats);
+            }
             let mut response = Response::new(metrics.render());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

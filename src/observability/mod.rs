@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 pub use endpoint::{MetricsEndpoint, serve};
 
-use crate::repo::holds::Compaction;
+use crate::repo::{AvailabilityCacheStats, holds::Compaction};
 
 /// gRPC calls answered, by `service`, `method` and `code` (the gRPC status name, e.g. `OK`).
 pub const GRPC_REQUESTS: &str = "stockd_grpc_requests_total";
@@ -45,6 +45,12 @@ pub const DATABASE_UP: &str = "stockd_database_up";
 pub const READY: &str = "stockd_ready";
 /// Always 1; the `version` label carries the build.
 pub const BUILD_INFO: &str = "stockd_build_info";
+/// 1 while the availability cache hears change notices (and serves entries), else 0.
+pub const CACHE_LISTENING: &str = "stockd_availability_cache_listening";
+/// (stock, SKU) entries the availability cache holds.
+pub const CACHE_ENTRIES: &str = "stockd_availability_cache_entries";
+/// GetSalableQuantities SKUs by `source`: `cache` (answered from an entry) or `database`.
+pub const CACHE_SKUS: &str = "stockd_availability_cache_skus_total";
 
 /// Latency buckets in seconds: a cached read takes about a millisecond, a contended order tens.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -116,6 +122,10 @@ impl Metrics {
                 "Ledger rows of closed orders deleted.",
             ),
             (SWEEP_FAILURES, "Sweeper passes that failed."),
+            (
+                CACHE_SKUS,
+                "GetSalableQuantities SKUs answered from the availability cache or the database.",
+            ),
         ];
         for (name, help) in counters {
             self.recorder
@@ -131,6 +141,11 @@ impl Metrics {
             ),
             (READY, "1 while the health service reports SERVING."),
             (BUILD_INFO, "Always 1; the version label names the build."),
+            (
+                CACHE_LISTENING,
+                "1 while the availability cache hears change notices and serves entries.",
+            ),
+            (CACHE_ENTRIES, "Entries the availability cache holds."),
         ];
         for (name, help) in gauges {
             self.recorder
@@ -219,6 +234,18 @@ impl Metrics {
         self.gauge(POOL_IDLE, vec![]).set(pool.num_idle() as f64);
         self.gauge(POOL_MAX, vec![])
             .set(f64::from(pool.options().get_max_connections()));
+    }
+
+    /// Samples the availability cache, when it is on.
+    pub fn sample_availability_cache(&self, stats: &AvailabilityCacheStats) {
+        self.gauge(CACHE_LISTENING, vec![])
+            .set(f64::from(u8::from(stats.listening)));
+        // u64 → f64: entry counts are far below 2^52.
+        self.gauge(CACHE_ENTRIES, vec![]).set(stats.entries as f64);
+        self.counter(CACHE_SKUS, vec![Label::new("source", "cache")])
+            .absolute(stats.served);
+        self.counter(CACHE_SKUS, vec![Label::new("source", "database")])
+            .absolute(stats.read);
     }
 
     /// The registry in the Prometheus text format.

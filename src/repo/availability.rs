@@ -97,8 +97,11 @@ impl Repo {
         scope: &StockScope,
         skus: &[Sku],
     ) -> Result<(StockId, Vec<SalableQuantity>), RepoError> {
-        if let Some(cache) = self.availability_cache.as_ref().filter(|c| c.is_live()) {
-            return self.cached_salable_quantities(cache, scope, skus).await;
+        if let Some(cache) = &self.availability_cache {
+            if cache.is_live() {
+                return self.cached_salable_quantities(cache, scope, skus).await;
+            }
+            cache.count(0, skus.len());
         }
         let names: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
@@ -132,6 +135,7 @@ impl Repo {
             .filter(|(_, entry)| entry.is_none())
             .map(|(sku, _)| sku)
             .collect();
+        cache.count(skus.len() - misses.len(), misses.len());
         let scope_entry = match known {
             Some(known) if misses.is_empty() => known,
             _ => {

@@ -40,6 +40,20 @@ pub struct AvailabilityCacheConfig {
     pub max_skus: u64,
 }
 
+/// What the cache has done since the replica started, for the metrics endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvailabilityCacheStats {
+    /// Whether other replicas' change notices are being heard (entries are served only then).
+    pub listening: bool,
+    /// (stock, SKU) entries held now.
+    pub entries: u64,
+    /// SKUs answered from an entry.
+    pub served: u64,
+    /// SKUs read from PostgreSQL by GetSalableQuantities (misses, and every SKU while not
+    /// listening).
+    pub read: u64,
+}
+
 /// A change to more SKUs than this drops everything: cheaper than dropping each one.
 const MAX_SKUS_PER_CHANGE: usize = 10_000;
 
@@ -128,6 +142,8 @@ pub(super) struct AvailabilityCache {
     scopes: Arc<Cache<StockScope, Arc<ScopeEntry>>>,
     skus: Arc<Cache<(StockId, Sku), Arc<SkuEntry>>>,
     changes: Arc<Changes>,
+    served: Arc<AtomicU64>,
+    read: Arc<AtomicU64>,
 }
 
 impl AvailabilityCache {
@@ -153,7 +169,27 @@ impl AvailabilityCache {
                 listening: AtomicBool::new(false),
                 stocks: RwLock::new(HashSet::new()),
             }),
+            served: Arc::new(AtomicU64::new(0)),
+            read: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Counts SKUs of one call: answered from entries, and read from PostgreSQL.
+    pub(super) fn count(&self, served: usize, read: usize) {
+        // usize → u64 never truncates on the platforms stockd builds for.
+        self.served.fetch_add(served as u64, Ordering::Relaxed);
+        self.read.fetch_add(read as u64, Ordering::Relaxed);
+    }
+
+    /// What the cache holds and has done so far.
+    pub(super) fn stats(&self) -> AvailabilityCacheStats {
+        AvailabilityCacheStats {
+            listening: self.is_live(),
+            // usize → u64 as above.
+            entries: self.skus.len() as u64,
+            served: self.served.load(Ordering::Relaxed),
+            read: self.read.load(Ordering::Relaxed),
+        }
     }
 
     /// Whether entries may be served: only while other replicas' changes are being heard.
@@ -429,6 +465,24 @@ mod tests {
             .collect();
         cache.apply(&Change::Skus(many));
         assert!(cache.sku(stock(), &a, t0()).is_none());
+    }
+
+    #[test]
+    fn stats_count_served_and_read_skus() {
+        let cache = cache(60);
+        let a = sku("A");
+        read(&cache, &[&a], Snapshot::default(), cache.ticket());
+        cache.count(49, 1);
+        cache.count(50, 0);
+        assert_eq!(
+            cache.stats(),
+            AvailabilityCacheStats {
+                listening: true,
+                entries: 1,
+                served: 99,
+                read: 1,
+            }
+        );
     }
 
     #[test]

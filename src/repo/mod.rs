@@ -29,7 +29,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-pub use availability_cache::AvailabilityCacheConfig;
+pub use availability_cache::{AvailabilityCacheConfig, AvailabilityCacheStats};
 pub use changes::{CHANNEL as CHANGE_CHANNEL, Change};
 pub use error::RepoError;
 
@@ -120,6 +120,11 @@ impl Repo {
     pub fn with_order_batching(mut self) -> Self {
         self.orders = Some(order_dispatch::OrderBatcher::start(self.clone()));
         self
+    }
+
+    /// What the availability cache holds and has done; `None` when it is off.
+    pub fn availability_cache_stats(&self) -> Option<AvailabilityCacheStats> {
+        self.availability_cache.as_ref().map(|cache| cache.stats())
     }
 
     /// The time-to-live rules of cart holds.

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use crate::{
     orders::{line, order},
     support::{TestApp, channel, eventually, not_found, own_database_url, stock},
+    telemetry::{sample, scrape},
 };
 
 /// A cached replica with a manual clock, and the database to write behind its back.
@@ -29,10 +30,23 @@ async fn spawn_cached(pool: &PgPool, ttl_secs: u64) -> (TestApp, ManualClock) {
 
 /// A replica on its own connection pool (the caller's pool stays open for direct SQL).
 async fn build(pool: &PgPool, ttl_secs: Option<u64>, clock: ManualClock) -> TestApp {
+    build_with_metrics(pool, ttl_secs, clock, None).await
+}
+
+/// As `build`, serving metrics on `metrics` when given.
+async fn build_with_metrics(
+    pool: &PgPool,
+    ttl_secs: Option<u64>,
+    clock: ManualClock,
+    metrics: Option<TcpListener>,
+) -> TestApp {
     let own = PgPool::connect(&own_database_url(pool)).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut app =
         Application::build(own, listener, Duration::from_secs(5)).with_clock(Arc::new(clock));
+    if let Some(metrics) = metrics {
+        app = app.with_metrics_listener(metrics);
+    }
     if let Some(ttl) = ttl_secs {
         app = app.with_availability_cache(AvailabilityCacheConfig {
             ttl: Duration::from_secs(ttl),
@@ -239,4 +253,34 @@ async fn unknown_scopes_are_still_not_found(pool: PgPool) {
             .unwrap_err();
         assert_eq!(not_found(status), ("stock".into(), "42".into()));
     }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_metrics_endpoint_shows_the_cache_at_work(pool: PgPool) {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap());
+    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let app = build_with_metrics(&pool, Some(60), clock, Some(metrics)).await;
+    wait_until_cached(&app, &pool).await;
+    app.stock_items(&[("default", "M", "5")]).await;
+    let skus = |text: &str, source: &str| {
+        sample(
+            text,
+            "stockd_availability_cache_skus_total",
+            &[("source", source)],
+        )
+        .unwrap()
+    };
+    let before = scrape(metrics_addr).await;
+    assert_eq!(app.salable("M").await.salable_qty, "5");
+    assert_eq!(app.salable("M").await.salable_qty, "5");
+    let after = scrape(metrics_addr).await;
+
+    assert_eq!(
+        sample(&after, "stockd_availability_cache_listening", &[]),
+        Some(1.0)
+    );
+    assert!(sample(&after, "stockd_availability_cache_entries", &[]).unwrap() >= 1.0);
+    assert_eq!(skus(&after, "database") - skus(&before, "database"), 1.0);
+    assert_eq!(skus(&after, "cache") - skus(&before, "cache"), 1.0);
 }

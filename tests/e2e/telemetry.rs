@@ -248,7 +248,7 @@ async fn the_stockd_process_flushes_its_spans_when_it_stops(pool: PgPool) {
 }
 
 /// GETs `/metrics` over plain HTTP/1.1 and returns the body.
-async fn scrape(addr: SocketAddr) -> String {
+pub(crate) async fn scrape(addr: SocketAddr) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: stockd\r\nConnection: close\r\n\r\n")
@@ -267,7 +267,7 @@ async fn scrape(addr: SocketAddr) -> String {
 }
 
 /// The value of the sample of `name` whose labels include `labels`, if any.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(name)?;
         let (label_text, value) = match rest.strip_prefix('{') {
