@@ -268,6 +268,12 @@ impl ServeConfig {
         if self.database.db_max_connections == 0 {
             return Err("STOCKD_DB_MAX_CONNECTIONS must be at least 1".into());
         }
+        // The cache's listener keeps one pooled connection for itself.
+        if self.availability_cache_ms > 0 && self.database.db_max_connections < 2 {
+            return Err(
+                "STOCKD_AVAILABILITY_CACHE_MS needs STOCKD_DB_MAX_CONNECTIONS of at least 2".into(),
+            );
+        }
         match (&self.auth.auth_tokens_file, self.auth.auth_disabled) {
             (None, false) => Err(
                 "set STOCKD_AUTH_TOKENS_FILE, or STOCKD_AUTH_DISABLED=true to \
@@ -280,5 +286,37 @@ impl ServeConfig {
             ),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeConfig {
+        let base = [
+            "stockd",
+            "serve",
+            "--database-url",
+            "postgres://localhost/stockd",
+            "--auth-disabled",
+            "true",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Serve(config) => *config,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_availability_cache_needs_a_second_pooled_connection() {
+        let cache_on = ["--availability-cache-ms", "60000"];
+        let one = serve(&[&cache_on[..], &["--db-max-connections", "1"]].concat());
+        assert!(one.validate().unwrap_err().contains("at least 2"));
+        let two = serve(&[&cache_on[..], &["--db-max-connections", "2"]].concat());
+        assert_eq!(two.validate(), Ok(()));
+        let off = serve(&["--db-max-connections", "1"]);
+        assert_eq!(off.validate(), Ok(()));
     }
 }
