@@ -36,7 +36,7 @@ pub struct AvailabilityCacheConfig {
     /// Longest an entry lives without a change notice; bounds staleness from writes made outside
     /// stockd.
     pub ttl: StdDuration,
-    /// Most (stock, SKU) entries kept; the least recently used go first.
+    /// Most (stock, SKU) entries kept; the coldest go first when it is full.
     pub max_skus: u64,
 }
 

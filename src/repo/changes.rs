@@ -16,7 +16,7 @@ use super::availability_cache::AvailabilityCache;
 use crate::domain::Sku;
 
 /// The PostgreSQL notification channel the replicas share.
-pub const CHANNEL: &str = "stockd_availability";
+pub(super) const CHANNEL: &str = "stockd_availability";
 
 /// The line that means "everything may have changed" (not a valid SKU: SKUs are trimmed).
 const EVERYTHING: &str = " *";
@@ -32,7 +32,7 @@ const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 
 /// What a committed write changed, as far as availability is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// These SKUs, in every stock.
     Skus(Vec<Sku>),
     /// Settings, sources, links or channels: anything may answer differently.
@@ -41,12 +41,24 @@ pub enum Change {
 
 impl Change {
     /// A change to the given SKUs.
-    pub fn skus<'a>(skus: impl IntoIterator<Item = &'a Sku>) -> Self {
+    pub(crate) fn skus<'a>(skus: impl IntoIterator<Item = &'a Sku>) -> Self {
         Change::Skus(skus.into_iter().cloned().collect())
+    }
+
+    /// This change plus SKUs read back from PostgreSQL (consumed or released cart holds).
+    pub(super) fn and_stored(self, stored: &[String]) -> Self {
+        match (self, changed_skus(stored.iter().map(String::as_str))) {
+            (Change::Skus(mut skus), Change::Skus(more)) => {
+                skus.extend(more);
+                Change::Skus(skus)
+            }
+            _ => Change::Everything,
+        }
     }
 }
 
-/// A change to SKUs read back from PostgreSQL, where every stored SKU was valid when written.
+/// A change to SKUs read back as text (from PostgreSQL or a notice); one that does not parse
+/// widens the change to everything rather than being lost.
 pub(super) fn changed_skus<'a>(skus: impl IntoIterator<Item = &'a str>) -> Change {
     skus.into_iter()
         .map(Sku::parse)
@@ -160,12 +172,7 @@ pub(super) fn decode(payload: &str) -> (Option<Origin>, Change) {
     if lines == EVERYTHING {
         return (origin, Change::Everything);
     }
-    let change = lines
-        .split('\n')
-        .map(Sku::parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_or(Change::Everything, Change::Skus);
-    (origin, change)
+    (origin, changed_skus(lines.split('\n')))
 }
 
 /// Listens until `stop`, applying other replicas' notices to `cache`; the cache is live only
@@ -284,6 +291,14 @@ mod tests {
         let odd = vec![sku("* b"), sku("a *")];
         let payloads = encode(&origin(), vec![Change::Skus(odd.clone())]);
         assert_eq!(decode(&payloads[0]).1, Change::Skus(odd));
+    }
+
+    #[test]
+    fn stored_skus_join_a_change_and_unreadable_ones_widen_it() {
+        let change = Change::skus([&sku("A")]).and_stored(&["B".to_owned()]);
+        assert_eq!(change, Change::Skus(vec![sku("A"), sku("B")]));
+        let change = Change::skus([&sku("A")]).and_stored(&[String::new()]);
+        assert_eq!(change, Change::Everything);
     }
 
     #[test]

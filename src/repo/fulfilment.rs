@@ -91,11 +91,13 @@ impl Repo {
             Ok(false)
         })
         .await?;
-        let order = self.order(&req.order_id).await?;
         if !replayed {
-            self.changed(Change::skus(order.lines.iter().map(|l| &l.sku)));
+            self.changed(Change::skus(req.lines.iter().map(|l| &l.sku)));
         }
-        Ok(Fulfilled { replayed, order })
+        Ok(Fulfilled {
+            replayed,
+            order: self.order(&req.order_id).await?,
+        })
     }
 
     /// Takes shipped units back onto their sources, or writes them off.
@@ -132,11 +134,13 @@ impl Repo {
             Ok(false)
         })
         .await?;
-        let order = self.order(&req.order_id).await?;
         if !replayed {
-            self.changed(Change::skus(order.lines.iter().map(|l| &l.sku)));
+            self.changed(Change::skus(req.lines.iter().map(|l| &l.line.sku)));
         }
-        Ok(Fulfilled { replayed, order })
+        Ok(Fulfilled {
+            replayed,
+            order: self.order(&req.order_id).await?,
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use super::{
     Repo, RepoError,
     availability::{ReservedLine, check_lines, load_snapshot, reserved_lines},
-    changes::changed_skus,
+    changes::{Change, changed_skus},
     ledger, retry_conflicts,
 };
 use crate::domain::{CartId, Quantity, Sku, StockId};
@@ -98,9 +98,7 @@ impl Repo {
                 .await?;
             }
             tx.commit().await?;
-            self.changed(changed_skus(
-                skus.iter().copied().chain(released.iter().map(String::as_str)),
-            ));
+            self.changed(Change::skus(req.lines.iter().map(|(sku, _)| sku)).and_stored(&released));
             Ok(CartHolds { expires_at, lines })
         })
         .await

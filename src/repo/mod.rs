@@ -30,7 +30,7 @@ use sqlx::{
 };
 
 pub use availability_cache::{AvailabilityCacheConfig, AvailabilityCacheStats};
-pub use changes::{CHANNEL as CHANGE_CHANNEL, Change};
+use changes::Change;
 pub use error::RepoError;
 
 use crate::{
@@ -143,7 +143,7 @@ pub fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = config.database_url.expose_secret().parse()?;
     // Every statement is prepared once per connection and looks rows up by key, so a plan made
     // for one set of parameters serves all; PostgreSQL would otherwise plan the array-driven
-    // statements afresh on every call (a third of its CPU in checkout, BENCHMARKS.md).
+    // statements afresh on every call (nearly a third of its CPU in checkout, BENCHMARKS.md).
     let options = options
         .application_name("stockd")
         .options([("plan_cache_mode", "force_generic_plan")]);

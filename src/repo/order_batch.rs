@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::{
     Repo, RepoError,
     availability::{ReservedLine, Snapshot, load_snapshot, reserved_lines},
-    changes::changed_skus,
+    changes::Change,
     ledger::{self, Event},
     orders::{OrderRequest, PlacedOrder},
     stocks::{channel_not_found, stock_id},
@@ -191,10 +191,10 @@ impl Repo {
             return Ok(Err(written.existing));
         }
         tx.commit().await?;
-        self.changed(changed_skus(
-            skus.into_iter()
-                .chain(written.released.iter().map(String::as_str)),
-        ));
+        let ordered = jobs
+            .iter()
+            .flat_map(|j| j.request.lines.iter().map(|(sku, _)| sku));
+        self.changed(Change::skus(ordered).and_stored(&written.released));
         Ok(Ok(outcomes))
     }
 }

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use super::{
     Repo, RepoError,
     availability::{ReservedLine, check_lines, load_snapshot, reserved_lines},
-    changes::{Change, changed_skus},
+    changes::Change,
     ledger::{self, Entry, Event},
     order_batch::Job,
     retry_conflicts,
@@ -221,12 +221,7 @@ impl Repo {
                 None => Vec::new(),
             };
             tx.commit().await?;
-            self.changed(changed_skus(
-                req.lines
-                    .iter()
-                    .map(|(sku, _)| sku.as_str())
-                    .chain(released.iter().map(String::as_str)),
-            ));
+            self.changed(Change::skus(req.lines.iter().map(|(sku, _)| sku)).and_stored(&released));
             Ok(PlacedOrder {
                 order_id: req.order_id.clone(),
                 stock,
@@ -298,8 +293,8 @@ impl Repo {
             }
             let canceled = apply_cancellation(&mut tx, stock, req, now).await?;
             tx.commit().await?;
+            self.changed(Change::skus(canceled.iter().map(|(sku, _)| sku)));
             let order = self.order(&req.order_id).await?;
-            self.changed(Change::skus(order.lines.iter().map(|l| &l.sku)));
             Ok(Cancellation {
                 canceled,
                 replayed: false,
