@@ -1,6 +1,6 @@
 //! Availability: load what one stock knows about a batch of SKUs, let the domain answer.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -122,7 +122,7 @@ impl Repo {
     ) -> Result<(StockId, Vec<SalableQuantity>), RepoError> {
         let now = self.clock.now();
         let known = cache.scope(scope, now);
-        let mut entries: Vec<Option<Arc<SkuEntry>>> = match &known {
+        let mut entries: Vec<Option<SkuEntry>> = match &known {
             Some(known) => skus
                 .iter()
                 .map(|s| cache.sku(known.stock, s, now))
@@ -143,7 +143,7 @@ impl Repo {
                 let ticket = cache.ticket();
                 let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
                 let (scope_entry, loaded) =
-                    cache.remember(scope, stock, snapshot, &misses, now, ticket);
+                    cache.remember(scope, stock, &snapshot, &misses, now, ticket);
                 let mut loaded = loaded.into_iter();
                 for slot in entries.iter_mut().filter(|slot| slot.is_none()) {
                     *slot = loaded.next();
@@ -151,15 +151,11 @@ impl Repo {
                 scope_entry
             }
         };
-        let entries: Vec<Arc<SkuEntry>> = entries
+        let salable = entries
             .into_iter()
+            .map(|entry| entry.map(|entry| entry.salable))
             .collect::<Option<_>>()
             .ok_or_else(|| RepoError::Corrupt("availability cache left a SKU unread".into()))?;
-        let salable = skus
-            .iter()
-            .zip(entries)
-            .map(|(sku, entry)| salable_quantity(&entry.view(sku, &scope_entry.global)))
-            .collect();
         Ok((scope_entry.stock, salable))
     }
 

@@ -21,14 +21,14 @@ use std::{
 };
 
 use chrono::{DateTime, Duration, Utc};
+use compact_str::CompactString;
 use quick_cache::{DefaultHashBuilder, Equivalent, sync::Cache};
-use rust_decimal::Decimal;
 
 use super::{
     availability::{Snapshot, StockScope},
     changes::Change,
 };
-use crate::domain::{GlobalSettings, LinkedSourceItem, ProductSettings, Sku, StockId, StockSku};
+use crate::domain::{ProductSettings, SalableQuantity, Sku, StockId, salable_quantity};
 
 /// How long answers may be reused at most, and how many SKUs are kept at most.
 #[derive(Debug, Clone, Copy)]
@@ -61,52 +61,42 @@ const MAX_SKUS_PER_CHANGE: usize = 10_000;
 /// meanwhile, which costs a miss now and then and needs no memory per SKU.
 const CHANGE_STRIPES: usize = 4_096;
 
+/// A stored (stock, SKU) key. The SKU is kept inline when short (24 bytes, which most SKUs
+/// are), so comparing a key does not chase a pointer into another cache line.
+type StoredKey = (StockId, CompactString);
+
 /// A (stock, SKU) key borrowed from a request, so a lookup allocates nothing.
 #[derive(Debug, Clone, Copy)]
 struct SkuKey<'a>(StockId, &'a str);
 
 impl Hash for SkuKey<'_> {
-    // The same hash as the owned `(StockId, Sku)` key.
+    // The same hash as the stored key: a CompactString hashes like the str it holds.
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.hash(state);
         self.1.hash(state);
     }
 }
 
-impl Equivalent<(StockId, Sku)> for SkuKey<'_> {
-    fn equivalent(&self, key: &(StockId, Sku)) -> bool {
+impl Equivalent<StoredKey> for SkuKey<'_> {
+    fn equivalent(&self, key: &StoredKey) -> bool {
         self.0 == key.0 && self.1 == key.1.as_str()
     }
 }
 
-/// The stock a scope resolved to, with the defaults read at the same time.
+/// The stock a scope resolved to.
 #[derive(Debug)]
 pub(super) struct ScopeEntry {
     valid_until: DateTime<Utc>,
     pub(super) stock: StockId,
-    pub(super) global: GlobalSettings,
 }
 
-/// What one stock knew about one SKU when it was read.
-#[derive(Debug)]
+/// A SKU's salable quantity in one stock, as computed when it was read. The answer is kept
+/// rather than what it was computed from: a hit then costs a lookup and a copy, and an entry
+/// holds a few hundred bytes however many sources stock the SKU.
+#[derive(Debug, Clone)]
 pub(super) struct SkuEntry {
     valid_until: DateTime<Utc>,
-    product: ProductSettings,
-    items: Vec<LinkedSourceItem>,
-    reserved: Decimal,
-}
-
-impl SkuEntry {
-    /// The domain's view of the SKU under `global`.
-    pub(super) fn view<'a>(&'a self, sku: &'a Sku, global: &'a GlobalSettings) -> StockSku<'a> {
-        StockSku {
-            sku,
-            global,
-            product: &self.product,
-            items: &self.items,
-            reserved: self.reserved,
-        }
-    }
+    pub(super) salable: SalableQuantity,
 }
 
 /// Taken before a read: what the read returns is kept only if nothing it covers changed since.
@@ -140,7 +130,7 @@ impl Changes {
 pub(super) struct AvailabilityCache {
     ttl: Duration,
     scopes: Arc<Cache<StockScope, Arc<ScopeEntry>>>,
-    skus: Arc<Cache<(StockId, Sku), Arc<SkuEntry>>>,
+    skus: Arc<Cache<StoredKey, SkuEntry>>,
     changes: Arc<Changes>,
     served: Arc<AtomicU64>,
     read: Arc<AtomicU64>,
@@ -241,12 +231,7 @@ impl AvailabilityCache {
     }
 
     /// A SKU's entry in a stock, if still valid at `now`.
-    pub(super) fn sku(
-        &self,
-        stock: StockId,
-        sku: &Sku,
-        now: DateTime<Utc>,
-    ) -> Option<Arc<SkuEntry>> {
+    pub(super) fn sku(&self, stock: StockId, sku: &Sku, now: DateTime<Utc>) -> Option<SkuEntry> {
         self.skus
             .get(&SkuKey(stock, sku.as_str()))
             .filter(|entry| now < entry.valid_until)
@@ -254,31 +239,30 @@ impl AvailabilityCache {
 
     /// Keeps what a snapshot read at `now` (after `ticket`) says about the scope and `skus`,
     /// unless a change covering them arrived meanwhile, and returns it either way: the read was
-    /// true when it was made.
+    /// true when it was made. Each SKU's answer is computed from the snapshot alone, so it never
+    /// mixes defaults and source items read at different times.
     pub(super) fn remember(
         &self,
         scope: &StockScope,
         stock: StockId,
-        mut snapshot: Snapshot,
+        snapshot: &Snapshot,
         skus: &[&Sku],
         now: DateTime<Utc>,
         ticket: ReadTicket,
-    ) -> (Arc<ScopeEntry>, Vec<Arc<SkuEntry>>) {
+    ) -> (Arc<ScopeEntry>, Vec<SkuEntry>) {
         self.note_stock(stock);
         let expires = now + self.ttl;
+        let no_settings = ProductSettings::default();
         let entries = skus
             .iter()
             .map(|sku| {
-                let key = sku.as_str();
-                let entry = Arc::new(SkuEntry {
+                let entry = SkuEntry {
                     valid_until: snapshot
                         .hold_expiries
-                        .get(key)
+                        .get(sku.as_str())
                         .map_or(expires, |hold| expires.min(*hold)),
-                    product: snapshot.products.remove(key).unwrap_or_default(),
-                    items: snapshot.items.remove(key).unwrap_or_default(),
-                    reserved: snapshot.reserved.get(key).copied().unwrap_or_default(),
-                });
+                    salable: salable_quantity(&snapshot.view(sku, &no_settings)),
+                };
                 self.keep_sku(stock, sku, &entry, ticket);
                 entry
             })
@@ -286,7 +270,6 @@ impl AvailabilityCache {
         let scope_entry = Arc::new(ScopeEntry {
             valid_until: expires,
             stock,
-            global: snapshot.global,
         });
         self.scopes.insert(scope.clone(), Arc::clone(&scope_entry));
         if self.changed_since(None, ticket) {
@@ -296,8 +279,9 @@ impl AvailabilityCache {
     }
 
     /// Inserts, then looks for a change: a change that lands between the two still removes it.
-    fn keep_sku(&self, stock: StockId, sku: &Sku, entry: &Arc<SkuEntry>, ticket: ReadTicket) {
-        self.skus.insert((stock, sku.clone()), Arc::clone(entry));
+    fn keep_sku(&self, stock: StockId, sku: &Sku, entry: &SkuEntry, ticket: ReadTicket) {
+        self.skus
+            .insert((stock, CompactString::from(sku.as_str())), entry.clone());
         if self.changed_since(Some(sku), ticket) {
             self.skus.remove(&SkuKey(stock, sku.as_str()));
         }
@@ -362,7 +346,7 @@ mod tests {
 
     fn read(cache: &AvailabilityCache, skus: &[&Sku], snapshot: Snapshot, ticket: ReadTicket) {
         let scope = StockScope::Stock(stock());
-        let _ = cache.remember(&scope, stock(), snapshot, skus, t0(), ticket);
+        let _ = cache.remember(&scope, stock(), &snapshot, skus, t0(), ticket);
     }
 
     #[test]
@@ -412,6 +396,46 @@ mod tests {
                 .sku(stock(), &a, t0() + Duration::seconds(90))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn an_entry_holds_the_answer_its_snapshot_gives() {
+        let cache = cache(60);
+        let (a, b) = (sku("A"), sku("B"));
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .reserved
+            .insert("A".into(), rust_decimal::Decimal::from(-3));
+        snapshot.products.insert(
+            "B".into(),
+            ProductSettings {
+                manage_stock: Some(false),
+                ..ProductSettings::default()
+            },
+        );
+        let expected: Vec<SalableQuantity> = [&a, &b]
+            .iter()
+            .map(|s| salable_quantity(&snapshot.view(s, &ProductSettings::default())))
+            .collect();
+        assert_ne!(expected[0], expected[1]);
+        let scope = StockScope::Stock(stock());
+        let (_, returned) =
+            cache.remember(&scope, stock(), &snapshot, &[&a, &b], t0(), cache.ticket());
+        let returned: Vec<SalableQuantity> = returned.into_iter().map(|e| e.salable).collect();
+        assert_eq!(returned, expected);
+        for (s, want) in [&a, &b].into_iter().zip(&expected) {
+            assert_eq!(&cache.sku(stock(), s, t0()).unwrap().salable, want);
+        }
+    }
+
+    #[test]
+    fn skus_too_long_to_keep_inline_are_found_too() {
+        let cache = cache(60);
+        let long = sku(&"L".repeat(64));
+        read(&cache, &[&long], Snapshot::default(), cache.ticket());
+        assert!(cache.sku(stock(), &long, t0()).is_some());
+        cache.apply(&Change::Skus(vec![long.clone()]));
+        assert!(cache.sku(stock(), &long, t0()).is_none());
     }
 
     #[test]
