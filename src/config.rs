@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::{
     domain::HoldPolicy,
-    repo::{AvailabilityCacheConfig, DEFAULT_HOLD_POLICY},
+    repo::{AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, DEFAULT_ORDER_BATCHES},
 };
 
 /// Where the gRPC server listens unless told otherwise.
@@ -99,6 +99,11 @@ pub struct ServeConfig {
         default_value_t = 200_000
     )]
     pub availability_cache_skus: u64,
+    /// PlaceOrder batches that may run at once, each on its own pooled connection. More suit a
+    /// database server with more cores; fewer, larger batches commit more orders per second on a
+    /// small one.
+    #[arg(long, env = "STOCKD_ORDER_BATCHES", default_value_t = DEFAULT_ORDER_BATCHES)]
+    pub order_batches: usize,
     /// Seconds a cart hold lives when the caller gives no time to live.
     #[arg(long, env = "STOCKD_HOLD_TTL_DEFAULT", default_value_t = DEFAULT_HOLD_POLICY.default_ttl_secs)]
     pub hold_ttl_default_secs: u32,
@@ -268,6 +273,9 @@ impl ServeConfig {
         if self.database.db_max_connections == 0 {
             return Err("STOCKD_DB_MAX_CONNECTIONS must be at least 1".into());
         }
+        if self.order_batches == 0 {
+            return Err("STOCKD_ORDER_BATCHES must be at least 1".into());
+        }
         // The cache's listener keeps one pooled connection for itself.
         if self.availability_cache_ms > 0 && self.database.db_max_connections < 2 {
             return Err(
@@ -318,5 +326,17 @@ mod tests {
         assert_eq!(two.validate(), Ok(()));
         let off = serve(&["--db-max-connections", "1"]);
         assert_eq!(off.validate(), Ok(()));
+    }
+
+    #[test]
+    fn order_batches_default_to_two_and_cannot_be_zero() {
+        assert_eq!(serve(&[]).order_batches, 2);
+        let none = serve(&["--order-batches", "0"]);
+        assert!(
+            none.validate()
+                .unwrap_err()
+                .contains("STOCKD_ORDER_BATCHES")
+        );
+        assert_eq!(serve(&["--order-batches", "8"]).validate(), Ok(()));
     }
 }

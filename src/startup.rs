@@ -17,7 +17,7 @@ use crate::{
     grpc::{self, observe::ObserveLayer},
     observability::{self, Metrics},
     readiness::{self, DbCheck, Readiness},
-    repo::{self, AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, Repo},
+    repo::{self, AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, DEFAULT_ORDER_BATCHES, Repo},
     sweeper,
 };
 
@@ -28,6 +28,7 @@ pub struct Application {
     clock: SharedClock,
     hold_policy: HoldPolicy,
     availability_cache: AvailabilityCacheConfig,
+    order_batches: usize,
     sweep_interval: Duration,
     grace_period: Duration,
     tokens: Option<TokenTable>,
@@ -60,6 +61,7 @@ impl Application {
                 ttl: Duration::ZERO,
                 max_skus: 0,
             },
+            order_batches: DEFAULT_ORDER_BATCHES,
             sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
             grace_period,
             tokens: None,
@@ -99,6 +101,12 @@ impl Application {
         self
     }
 
+    /// Runs up to `in_flight` PlaceOrder batches at once (each holds a pooled connection).
+    pub fn with_order_batches(mut self, in_flight: usize) -> Self {
+        self.order_batches = in_flight;
+        self
+    }
+
     /// Sets how often the sweeper runs.
     pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = interval;
@@ -129,7 +137,7 @@ impl Application {
         let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy)
             .with_availability_cache(self.availability_cache)
             .with_change_notices(notices.clone())
-            .with_order_batching();
+            .with_order_batching(self.order_batches);
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
         let readiness = Readiness::new(reporter, metrics.clone());
@@ -257,6 +265,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let mut app = Application::build(pool, listener, config.shutdown_grace_period())
         .with_hold_policy(policy)
         .with_availability_cache(config.availability_cache())
+        .with_order_batches(config.order_batches)
         .with_sweep_interval(config.sweep_interval())
         .with_db_check(config.telemetry.db_check());
     if let Some(addr) = config.telemetry.metrics_addr {

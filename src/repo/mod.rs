@@ -32,6 +32,7 @@ use sqlx::{
 pub use availability_cache::{AvailabilityCacheConfig, AvailabilityCacheStats};
 use changes::Change;
 pub use error::RepoError;
+pub use order_dispatch::DEFAULT_ORDER_BATCHES;
 
 use crate::{
     clock::{SharedClock, SystemClock},
@@ -116,9 +117,10 @@ impl Repo {
         }
     }
 
-    /// Places orders in batches: those arriving during a transaction share the next one.
-    pub fn with_order_batching(mut self) -> Self {
-        self.orders = Some(order_dispatch::OrderBatcher::start(self.clone()));
+    /// Places orders in batches: those arriving during a transaction share the next one, with
+    /// up to `in_flight` batches over distinct SKUs running at once.
+    pub fn with_order_batching(mut self, in_flight: usize) -> Self {
+        self.orders = Some(order_dispatch::OrderBatcher::start(self.clone(), in_flight));
         self
     }
 

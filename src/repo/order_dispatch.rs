@@ -18,8 +18,11 @@ use super::{
     orders::PlacedOrder,
 };
 
-/// Batches in flight at once; each holds one pool connection while it runs.
-const IN_FLIGHT: usize = 4;
+/// Batches in flight at once when the configuration says nothing; each holds one pool connection
+/// while it runs. Two keep PostgreSQL busy while a batch waits for its commit, and on a small
+/// server they reserve more lines per second than four (BENCHMARKS.md): fewer, larger batches
+/// contend less for the same cores.
+pub const DEFAULT_ORDER_BATCHES: usize = 2;
 
 /// The handle the repository sends orders to.
 #[derive(Debug, Clone)]
@@ -28,10 +31,11 @@ pub(super) struct OrderBatcher {
 }
 
 impl OrderBatcher {
-    /// Starts the dispatcher; it ends when the last handle is dropped and its batches are done.
-    pub(super) fn start(repo: Repo) -> Self {
+    /// Starts the dispatcher with at most `in_flight` batches running at once (at least one); it
+    /// ends when the last handle is dropped and its batches are done.
+    pub(super) fn start(repo: Repo, in_flight: usize) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
-        tokio::spawn(dispatch(repo, queue));
+        tokio::spawn(dispatch(repo, queue, in_flight.max(1)));
         Self { jobs }
     }
 
@@ -46,7 +50,7 @@ impl OrderBatcher {
     }
 }
 
-async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>) {
+async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, limit: usize) {
     let (done_tx, mut done) = mpsc::unbounded_channel::<Vec<String>>();
     let mut waiting = Waiting::default();
     let mut busy: HashSet<String> = HashSet::new();
@@ -72,7 +76,7 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>) {
         while let Ok(job) = queue.try_recv() {
             scan |= waiting.push(job, &busy);
         }
-        while scan && in_flight < IN_FLIGHT {
+        while scan && in_flight < limit {
             let batch = waiting.take_batch(&busy);
             if batch.is_empty() {
                 break;
