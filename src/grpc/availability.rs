@@ -5,9 +5,9 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::{
         availability::{line_check_to_pb, salable_to_pb},
-        batch_size, finish, no_duplicates, qty,
+        batch_size, finish, qty,
         reservations::{optional_cart_id, pb_lines, quantity_lines},
-        scope, sku,
+        scope, sku_list,
     },
     pb::{self, availability_service_server::AvailabilityService},
 };
@@ -29,19 +29,7 @@ impl AvailabilityService for AvailabilityApi {
         let mut v = Violations::new();
         let scope = scope(&mut v, "scope", req.scope.as_ref());
         batch_size(&mut v, "skus", req.skus.len());
-        no_duplicates(
-            &mut v,
-            req.skus
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (format!("skus[{i}]"), s)),
-        );
-        let skus: Vec<_> = req
-            .skus
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| sku(&mut v, &format!("skus[{i}]"), s))
-            .collect();
+        let skus = sku_list(&mut v, "skus", &req.skus);
         let scope = finish(v, scope)?;
         let (stock, salable) = self.repo.salable_quantities(&scope, &skus).await?;
         Ok(Response::new(pb::GetSalableQuantitiesResponse {

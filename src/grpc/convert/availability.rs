@@ -9,7 +9,7 @@ use crate::{
 /// One SKU's salable quantity.
 pub(crate) fn salable_to_pb(sku: &Sku, s: SalableQuantity) -> pb::SalableQuantity {
     pb::SalableQuantity {
-        sku: sku.to_string(),
+        sku: sku.as_str().to_owned(),
         salable_qty: decimal(s.salable_qty),
         unlimited: s.unlimited,
         is_salable: s.is_salable,
@@ -56,7 +56,7 @@ fn plan_line_to_pb(line: PlanLine) -> pb::PlanLine {
 /// One line's verdict.
 pub(crate) fn line_check_to_pb(sku: &Sku, quantity: String, check: QuantityCheck) -> pb::LineCheck {
     pb::LineCheck {
-        sku: sku.to_string(),
+        sku: sku.as_str().to_owned(),
         quantity,
         is_salable: check.is_salable,
         errors: check.violations.iter().map(message_to_pb).collect(),

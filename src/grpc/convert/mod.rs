@@ -50,6 +50,29 @@ pub(crate) fn no_duplicates<K: Eq + Hash>(
     }
 }
 
+/// Parses a list of SKUs, reporting repeated ones first and then unparsable ones, each as
+/// `field[i]`. Field names are built only for violations, not twice per SKU on every call:
+/// storefronts send a batch of SKUs on every page view.
+pub(crate) fn sku_list(v: &mut Violations, field: &str, values: &[String]) -> Vec<Sku> {
+    let mut seen = HashSet::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        if !seen.insert(value.as_str()) {
+            v.add(
+                format!("{field}[{i}]"),
+                "appears more than once in this request",
+            );
+        }
+    }
+    let mut skus = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        match Sku::parse(value) {
+            Ok(sku) => skus.push(sku),
+            Err(error) => v.add(format!("{field}[{i}]"), error),
+        }
+    }
+    skus
+}
+
 /// Parses a SKU.
 pub(crate) fn sku(v: &mut Violations, field: &str, value: &str) -> Option<Sku> {
     v.check(field, Sku::parse(value))
@@ -147,4 +170,20 @@ pub(crate) fn qty(value: Quantity) -> String {
 /// Formats a date for the wire.
 pub(crate) fn iso_date(value: NaiveDate) -> String {
     value.format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sku_list_names_repeated_then_unparsable_entries_by_index() {
+        let mut v = Violations::new();
+        let values: Vec<String> = ["A", "B", "A", "", "B"].map(String::from).to_vec();
+        let skus = sku_list(&mut v, "skus", &values);
+        let fields: Vec<String> = v.into_vec().into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, ["skus[2]", "skus[4]", "skus[3]"]);
+        let parsed: Vec<&str> = skus.iter().map(Sku::as_str).collect();
+        assert_eq!(parsed, ["A", "B", "A", "B"]);
+    }
 }
