@@ -36,10 +36,8 @@ impl SourceItemService for SourceItemApi {
         batch_size(&mut v, "items", req.items.len());
         no_duplicates(
             &mut v,
-            req.items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| (format!("items[{i}]"), (&item.source_code, &item.sku))),
+            req.items.iter().map(|item| (&item.source_code, &item.sku)),
+            |i| format!("items[{i}]"),
         );
         let items: Vec<_> = req
             .items
@@ -67,10 +65,8 @@ impl SourceItemService for SourceItemApi {
         batch_size(&mut v, "keys", req.keys.len());
         no_duplicates(
             &mut v,
-            req.keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (format!("keys[{i}]"), (&k.source_code, &k.sku))),
+            req.keys.iter().map(|k| (&k.source_code, &k.sku)),
+            |i| format!("keys[{i}]"),
         );
         let keys: Vec<_> = req
             .keys

@@ -82,13 +82,9 @@ impl StockService for StockApi {
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
         batch_size(&mut v, "links", req.links.len());
-        no_duplicates(
-            &mut v,
-            req.links
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("links[{i}].source_code"), &l.source_code)),
-        );
+        no_duplicates(&mut v, req.links.iter().map(|l| &l.source_code), |i| {
+            format!("links[{i}].source_code")
+        });
         let links = links(&mut v, &req.links);
         let id = finish(v, id)?;
         Ok(Response::new(stock_to_pb(
@@ -105,13 +101,7 @@ impl StockService for StockApi {
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
         batch_size(&mut v, "source_codes", req.source_codes.len());
-        no_duplicates(
-            &mut v,
-            req.source_codes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (format!("source_codes[{i}]"), c)),
-        );
+        no_duplicates(&mut v, &req.source_codes, |i| format!("source_codes[{i}]"));
         for (i, code) in req.source_codes.iter().enumerate() {
             source_code(&mut v, &format!("source_codes[{i}]"), code);
         }
@@ -133,10 +123,8 @@ impl StockService for StockApi {
         batch_size(&mut v, "sales_channels", req.sales_channels.len());
         no_duplicates(
             &mut v,
-            req.sales_channels
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (format!("sales_channels[{i}]"), (&c.r#type, &c.code))),
+            req.sales_channels.iter().map(|c| (&c.r#type, &c.code)),
+            |i| format!("sales_channels[{i}]"),
         );
         let channels: Vec<_> = req
             .sales_channels

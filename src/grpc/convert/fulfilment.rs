@@ -24,13 +24,9 @@ pub(crate) fn source_lines<'a>(
 ) -> Option<Vec<SourceLine>> {
     batch_size(v, field, lines.len());
     let before = v.len();
-    no_duplicates(
-        v,
-        lines
-            .clone()
-            .enumerate()
-            .map(|(i, (s, src, _))| (format!("{field}[{i}]"), (s, src))),
-    );
+    no_duplicates(v, lines.clone().map(|(s, src, _)| (s, src)), |i| {
+        format!("{field}[{i}]")
+    });
     let parsed: Vec<SourceLine> = lines
         .enumerate()
         .filter_map(|(i, (raw_sku, raw_source, raw_qty))| {

@@ -37,32 +37,25 @@ pub(crate) fn batch_size(v: &mut Violations, field: &str, len: usize) {
     }
 }
 
-/// Reports every entry whose key was already seen earlier in the batch.
+/// Reports every entry whose key was already seen earlier in the batch, named by `name(index)`;
+/// names are built only for the entries reported, since valid batches are the common case.
 pub(crate) fn no_duplicates<K: Eq + Hash>(
     v: &mut Violations,
-    keys: impl IntoIterator<Item = (String, K)>,
+    keys: impl IntoIterator<Item = K>,
+    name: impl Fn(usize) -> String,
 ) {
     let mut seen = HashSet::new();
-    for (field, key) in keys {
+    for (i, key) in keys.into_iter().enumerate() {
         if !seen.insert(key) {
-            v.add(field, "appears more than once in this request");
+            v.add(name(i), "appears more than once in this request");
         }
     }
 }
 
 /// Parses a list of SKUs, reporting repeated ones first and then unparsable ones, each as
-/// `field[i]`. Field names are built only for violations, not twice per SKU on every call:
-/// storefronts send a batch of SKUs on every page view.
+/// `field[i]`.
 pub(crate) fn sku_list(v: &mut Violations, field: &str, values: &[String]) -> Vec<Sku> {
-    let mut seen = HashSet::with_capacity(values.len());
-    for (i, value) in values.iter().enumerate() {
-        if !seen.insert(value.as_str()) {
-            v.add(
-                format!("{field}[{i}]"),
-                "appears more than once in this request",
-            );
-        }
-    }
+    no_duplicates(v, values, |i| format!("{field}[{i}]"));
     let mut skus = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
         match Sku::parse(value) {

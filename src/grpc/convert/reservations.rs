@@ -61,13 +61,9 @@ pub(crate) fn quantity_lines<'a>(
         batch_size(v, field, lines.len());
     }
     let before = v.len();
-    no_duplicates(
-        v,
-        lines
-            .clone()
-            .enumerate()
-            .map(|(i, (s, _))| (format!("{field}[{i}].sku"), s)),
-    );
+    no_duplicates(v, lines.clone().map(|(s, _)| s), |i| {
+        format!("{field}[{i}].sku")
+    });
     let parsed: Vec<_> = lines
         .enumerate()
         .filter_map(|(i, (raw_sku, raw_qty))| {
