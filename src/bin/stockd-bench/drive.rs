@@ -10,7 +10,10 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
-use tokio::task::JoinHandle;
+use tokio::{
+    sync::mpsc::{UnboundedReceiver, unbounded_channel},
+    task::JoinHandle,
+};
 
 use crate::{
     LoadShape,
@@ -20,25 +23,17 @@ use crate::{
 
 /// When a caller sends its next call.
 pub(crate) struct Pacer {
-    next: Instant,
-    interval: Option<Duration>,
+    /// The instants this caller's calls are due, from the [`Metronome`]; `None` sends as fast as
+    /// the answers come back.
+    slots: Option<UnboundedReceiver<Instant>>,
     deadline: Instant,
 }
 
 impl Pacer {
-    /// Caller `caller` of `shape.clients`, from `start` until `deadline`. With a rate, the
-    /// callers' schedules are staggered evenly over one interval.
-    pub(crate) fn new(shape: &LoadShape, caller: usize, start: Instant, deadline: Instant) -> Self {
-        let interval = shape
-            .rate
-            .filter(|rate| *rate > 0.0)
-            .map(|rate| Duration::from_secs_f64(shape.clients as f64 / rate));
-        let offset = interval.map_or(Duration::ZERO, |i| {
-            i.mul_f64(caller as f64 / shape.clients as f64)
-        });
+    /// A caller that sends its next call as soon as the previous one is answered.
+    fn closed_loop(deadline: Instant) -> Self {
         Self {
-            next: start + offset,
-            interval,
+            slots: None,
             deadline,
         }
     }
@@ -46,23 +41,73 @@ impl Pacer {
     /// Waits for the next slot and returns the time the call is due (the latency clock starts
     /// there, so a slow answer also charges the calls it delayed); `None` once the run is over.
     pub(crate) async fn next(&mut self) -> Option<Instant> {
-        match self.interval {
-            None => {
-                let now = Instant::now();
-                (now < self.deadline).then_some(now)
-            }
-            Some(interval) => {
-                // A caller that fell behind does not catch up after the end: its missed slots
-                // are dropped, and the calls it did send carry the delay in their latency.
-                if self.next >= self.deadline || Instant::now() >= self.deadline {
-                    return None;
-                }
-                tokio::time::sleep_until(self.next.into()).await;
-                let due = self.next;
-                self.next += interval;
-                Some(due)
-            }
+        let now = Instant::now();
+        if now >= self.deadline {
+            return None;
         }
+        match &mut self.slots {
+            None => Some(now),
+            // A caller that fell behind does not catch up after the end: its missed slots are
+            // dropped, and the calls it did send carry the delay in their latency.
+            Some(slots) => slots
+                .recv()
+                .await
+                .filter(|_| Instant::now() < self.deadline),
+        }
+    }
+}
+
+/// Releases an open-loop run's calls at their scheduled instants from its own thread. Tokio's
+/// timer rounds every deadline up to the next millisecond: pacing with it added up to a
+/// millisecond of the load generator's own lateness to every measured latency and released each
+/// millisecond's calls in one burst. A thread sleeping until each instant is late by tens of
+/// microseconds instead.
+struct Metronome;
+
+impl Metronome {
+    /// Starts releasing `rate` calls per second from `start` until `deadline`, call `k` to caller
+    /// `k % callers` (so each caller's schedule is staggered evenly against the others'), and
+    /// returns each caller's pacer.
+    fn start(rate: f64, callers: usize, start: Instant, deadline: Instant) -> Vec<Pacer> {
+        let (senders, pacers): (Vec<_>, Vec<_>) = (0..callers)
+            .map(|_| {
+                let (tx, rx) = unbounded_channel();
+                (
+                    tx,
+                    Pacer {
+                        slots: Some(rx),
+                        deadline,
+                    },
+                )
+            })
+            .unzip();
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        std::thread::spawn(move || {
+            let mut due = start;
+            let mut k = 0usize;
+            while due < deadline {
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                // A caller that has gone away (its task ended with an error) just misses its
+                // slots; the others keep theirs.
+                let _ = senders[k % senders.len()].send(due);
+                k += 1;
+                due += interval;
+            }
+        });
+        pacers
+    }
+}
+
+/// One pacer per caller for `shape`: released by a [`Metronome`] with a rate, closed-loop without.
+fn pacers(shape: &LoadShape, start: Instant, deadline: Instant) -> Vec<Pacer> {
+    match shape.rate.filter(|rate| *rate > 0.0) {
+        Some(rate) => Metronome::start(rate, shape.clients.max(1), start, deadline),
+        None => (0..shape.clients)
+            .map(|_| Pacer::closed_loop(deadline))
+            .collect(),
     }
 }
 
@@ -251,8 +296,7 @@ where
     let started = Instant::now();
     let deadline = started + Duration::from_secs(shape.duration);
     let mut tasks = Vec::with_capacity(shape.clients);
-    for i in 0..shape.clients {
-        let pacer = Pacer::new(shape, i, started, deadline);
+    for (i, pacer) in pacers(shape, started, deadline).into_iter().enumerate() {
         let task = caller(i, connections.for_caller(i), pacer, Arc::clone(&progress));
         tasks.push(tokio::spawn(task));
     }
