@@ -29,9 +29,10 @@
 # stderr every second; pgbench's progress also goes to stderr. Every result and ratio line is
 # repeated in a summary at the end.
 #
-# With LEDGER_ROWS=N (e.g. 1000000) it then appends N ledger rows of closed orders straight into
-# the database and runs the availability scenario again, to show its cost does not grow with
-# history (the sweeper is kept idle so the rows stay).
+# With LEDGER_ROWS=N (e.g. 1000000) it then gives every SKU of stock 1 a totals row (as a store
+# that has sold them has), runs the availability scenario, appends N ledger rows of closed orders
+# straight into the database and runs it again, to show its cost does not grow with history (the
+# sweeper is kept idle so the rows stay).
 #
 # With CONSISTENCY_ORDERS=N it adds N open orders (one line each, with their ledger rows and one
 # deliberate inconsistency) and times the streaming consistency check over them, printing the
@@ -47,7 +48,8 @@
 #   HOT_SKUS [1000]  HOT_SHARE [90] (for "cached")  AVAILABILITY_CLIENTS ["4 $CLIENTS 64"]
 #   CHECKOUT_CLIENTS ["$CLIENTS 64"]  FLASH_CLIENTS ["64 256 512"]
 #   HALF_LOAD [1] (0 skips the half-rate latency runs)
-#   POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
+#   STOCKD_PG_SHARED_BUFFERS [256MB] (PostgreSQL's buffer cache, for the stockd and baseline
+#   databases alike)  POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
 #   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
 #   RUN [r<UTC time>] (prefix of the order ids, so runs on one database never collide)
 set -euo pipefail
@@ -181,11 +183,9 @@ bench checkout --skus "$SKUS" --clients 16 --duration 3 --run "$RUN-warmup" --qu
 psql_ "$DATABASE_URL" -c "ANALYZE" >/dev/null
 
 failed=0
-avail_units=""
 
 # Availability at every AVAILABILITY_CLIENTS count against the stockd at $1, reported as $2 (with
-# $3 appended to each result line), then at half the best rate for p99. The plain "availability"
-# runs also set avail_units (SKUs/s at CLIENTS) for the ledger-growth comparison.
+# $3 appended to each result line), then at half the best rate for p99.
 availability_runs() {
   local target=$1 name=$2 suffix=$3 best=0 best_clients=$CLIENTS c line rate half units
   for c in $AVAILABILITY_CLIENTS; do
@@ -198,7 +198,6 @@ availability_runs() {
     ratio "$name@$c" "$(field "$line" skus_per_s)" "$units"
     if [ "$c" = "$CLIENTS" ]; then
       ratio "$name" "$(field "$line" skus_per_s)" "$units"
-      if [ "$name" = availability ]; then avail_units=$(field "$line" skus_per_s); fi
     fi
     rate=$(field "$line" calls_per_s)
     if awk -v a="$best" -v b="$rate" 'BEGIN { exit !(b > a) }'; then best=$rate best_clients=$c; fi
@@ -312,17 +311,19 @@ for scenario in $SCENARIOS; do
 done
 
 if [ "$LEDGER_ROWS" -gt 0 ]; then
-  if [ -z "$avail_units" ]; then
-    settle_stockd
-    line=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
-      --duration "$DURATION" --run "$RUN")
-    say "$line"
-    avail_units=$(field "$line" skus_per_s)
-  fi
+  # Before and after differ only by the history: a store with that much history has a totals row
+  # for every SKU it sold, so the rows are created first and "before" is measured with them.
   half=$((LEDGER_ROWS / 2))
   psql_ "$DATABASE_URL" <<SQL
 INSERT INTO stock_sku_reservation (stock_id, sku)
   SELECT 1, 'SKU' || g FROM generate_series(1, $SKUS) g ON CONFLICT DO NOTHING;
+ANALYZE;
+SQL
+  settle_stockd
+  before=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
+    --duration "$DURATION" --run "$RUN")
+  say "$before ledger_rows=$(psql_ -tA "$DATABASE_URL" -c "SELECT count(*) FROM reservation")"
+  psql_ "$DATABASE_URL" <<SQL
 INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, fingerprint, status,
                          created_at, closed_at)
   SELECT 'history-' || g, 1, 'website', 'base', '', 'CLOSED', now(), now()
@@ -338,8 +339,7 @@ SQL
   grown=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
     --duration "$DURATION" --run "$RUN")
   say "$grown ledger_rows=$rows"
-  units_grown=$(field "$grown" skus_per_s)
-  say "$(awk -v a="$units_grown" -v b="$avail_units" -v r="$rows" \
+  say "$(awk -v a="$(field "$grown" skus_per_s)" -v b="$(field "$before" skus_per_s)" -v r="$rows" \
     'BEGIN{printf "ratio availability with %d ledger rows / before = %.2f", r, a/b}')"
 fi
 

@@ -6,6 +6,8 @@
 #   PGBIN           PostgreSQL binaries (default: pg_config --bindir, then /usr/lib/postgresql/15/bin)
 #   STOCKD_PG_PORT  first port to try (default 55433; the next free one is used)
 #   STOCKD_PG_FAST  1 = fsync off, for test clusters whose durability does not matter
+#   STOCKD_PG_SHARED_BUFFERS  PostgreSQL's buffer cache (default 256MB; a 1M-SKU catalogue
+#                   needs about 1GB to stay in it)
 
 stockd_pg_bin() {
   if [ -n "${PGBIN:-}" ]; then echo "$PGBIN"; return; fi
@@ -58,7 +60,7 @@ stockd_pg_start() {
     echo "port = $port"
     echo "unix_socket_directories = '$STOCKD_PG_DIR'"
     echo "max_connections = 300"
-    echo "shared_buffers = 256MB"
+    echo "shared_buffers = ${STOCKD_PG_SHARED_BUFFERS:-256MB}"
     if [ "${STOCKD_PG_FAST:-0}" = 1 ]; then
       echo "fsync = off"
       echo "full_page_writes = off"
