@@ -3,7 +3,7 @@
 use std::{
     collections::BTreeMap,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -26,6 +26,9 @@ pub(crate) struct Pacer {
     /// The instants this caller's calls are due, from the [`Metronome`]; `None` sends as fast as
     /// the answers come back.
     slots: Option<UnboundedReceiver<Instant>>,
+    /// How late, in microseconds, open-loop calls left against their due time: the load
+    /// generator's own delay, which their latency includes.
+    lateness: Option<Arc<Mutex<Histogram<u64>>>>,
     deadline: Instant,
 }
 
@@ -34,6 +37,7 @@ impl Pacer {
     fn closed_loop(deadline: Instant) -> Self {
         Self {
             slots: None,
+            lateness: None,
             deadline,
         }
     }
@@ -49,10 +53,20 @@ impl Pacer {
             None => Some(now),
             // A caller that fell behind does not catch up after the end: its missed slots are
             // dropped, and the calls it did send carry the delay in their latency.
-            Some(slots) => slots
-                .recv()
-                .await
-                .filter(|_| Instant::now() < self.deadline),
+            Some(slots) => {
+                let due = slots.recv().await?;
+                let now = Instant::now();
+                if now >= self.deadline {
+                    return None;
+                }
+                if let Some(lateness) = &self.lateness
+                    && let Ok(mut lateness) = lateness.lock()
+                {
+                    let micros = u64::try_from((now - due).as_micros()).unwrap_or(u64::MAX);
+                    lateness.saturating_record(micros.max(1));
+                }
+                Some(due)
+            }
         }
     }
 }
@@ -68,7 +82,13 @@ impl Metronome {
     /// Starts releasing `rate` calls per second from `start` until `deadline`, call `k` to caller
     /// `k % callers` (so each caller's schedule is staggered evenly against the others'), and
     /// returns each caller's pacer.
-    fn start(rate: f64, callers: usize, start: Instant, deadline: Instant) -> Vec<Pacer> {
+    fn start(
+        rate: f64,
+        callers: usize,
+        start: Instant,
+        deadline: Instant,
+        lateness: &Arc<Mutex<Histogram<u64>>>,
+    ) -> Vec<Pacer> {
         let (senders, pacers): (Vec<_>, Vec<_>) = (0..callers)
             .map(|_| {
                 let (tx, rx) = unbounded_channel();
@@ -76,6 +96,7 @@ impl Metronome {
                     tx,
                     Pacer {
                         slots: Some(rx),
+                        lateness: Some(Arc::clone(lateness)),
                         deadline,
                     },
                 )
@@ -101,10 +122,16 @@ impl Metronome {
     }
 }
 
-/// One pacer per caller for `shape`: released by a [`Metronome`] with a rate, closed-loop without.
-fn pacers(shape: &LoadShape, start: Instant, deadline: Instant) -> Vec<Pacer> {
+/// One pacer per caller for `shape`: released by a [`Metronome`] with a rate (recording how late
+/// the calls left in `lateness`), closed-loop without.
+fn pacers(
+    shape: &LoadShape,
+    start: Instant,
+    deadline: Instant,
+    lateness: &Arc<Mutex<Histogram<u64>>>,
+) -> Vec<Pacer> {
     match shape.rate.filter(|rate| *rate > 0.0) {
-        Some(rate) => Metronome::start(rate, shape.clients.max(1), start, deadline),
+        Some(rate) => Metronome::start(rate, shape.clients.max(1), start, deadline, lateness),
         None => (0..shape.clients)
             .map(|_| Pacer::closed_loop(deadline))
             .collect(),
@@ -164,6 +191,8 @@ impl KindStats {
 #[derive(Default)]
 pub(crate) struct Stats {
     kinds: BTreeMap<&'static str, KindStats>,
+    /// Open loop only: how late calls left against their due time (the generator's own delay).
+    pub(crate) send_lateness: Option<Histogram<u64>>,
 }
 
 impl Stats {
@@ -295,8 +324,12 @@ where
     let (progress, display) = Progress::start(label, shape.quiet);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(shape.duration);
+    let lateness = Arc::new(Mutex::new(report::histogram()?));
     let mut tasks = Vec::with_capacity(shape.clients);
-    for (i, pacer) in pacers(shape, started, deadline).into_iter().enumerate() {
+    for (i, pacer) in pacers(shape, started, deadline, &lateness)
+        .into_iter()
+        .enumerate()
+    {
         let task = caller(i, connections.for_caller(i), pacer, Arc::clone(&progress));
         tasks.push(tokio::spawn(task));
     }
@@ -306,5 +339,11 @@ where
     }
     let elapsed = started.elapsed();
     drop(display);
+    if shape.rate.is_some() {
+        let lateness = lateness
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a caller panicked while recording its lateness"))?;
+        stats.send_lateness = Some(lateness.clone());
+    }
     Ok((stats, elapsed))
 }

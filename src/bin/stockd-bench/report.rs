@@ -41,13 +41,16 @@ impl Line {
         self.put(&format!("{prefix}max_ms"), ms(h.max()))
     }
 
-    /// The fields every load scenario has: shape, calls, throughput, latency, refusals, errors.
+    /// The fields every load scenario has: shape, calls, throughput, latency, refusals, errors,
+    /// and in an open-loop run how late the generator itself sent (`send_late_p50_ms`…), which the
+    /// latency includes.
     pub(crate) fn common(
         &mut self,
         shape: &LoadShape,
         connections: usize,
         elapsed: Duration,
         total: &KindStats,
+        send_lateness: Option<&Histogram<u64>>,
     ) -> &mut Self {
         self.put("clients", shape.clients);
         self.put("connections", connections);
@@ -58,6 +61,9 @@ impl Line {
         self.put("calls", total.calls());
         self.rate("calls_per_s", total.calls(), elapsed);
         self.latency("", &total.latency);
+        if let Some(lateness) = send_lateness {
+            self.latency("send_late_", lateness);
+        }
         self.put("refused", total.refused.values().sum::<u64>());
         self.put("errors", total.error_count());
         if !total.errors.is_empty() {
