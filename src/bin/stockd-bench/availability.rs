@@ -57,25 +57,19 @@ pub(crate) async fn run(target: &Target, args: &AvailabilityArgs) -> anyhow::Res
     .await?;
     let total = stats.total()?;
     let mut line = Line::new("availability");
-    line.common(
-        &args.shape,
-        connections.len(),
-        elapsed,
-        &total,
-        stats.send_lateness.as_ref(),
-    )
-    .put("batch", batch)
-    .put("hot_skus", picks.hot_skus)
-    .put(
-        "hot_share",
-        if picks.hot_skus == 0 {
-            0
-        } else {
-            picks.hot_share
-        },
-    )
-    .rate("skus_per_s", total.units, elapsed)
-    .rate("units_per_s", total.units, elapsed);
+    line.common(&args.shape, connections.len(), elapsed, &total)
+        .put("batch", batch)
+        .put("hot_skus", picks.hot_skus)
+        .put(
+            "hot_share",
+            if picks.hot_skus == 0 {
+                0
+            } else {
+                picks.hot_share
+            },
+        )
+        .rate("skus_per_s", total.units, elapsed)
+        .rate("units_per_s", total.units, elapsed);
     line.print();
     Ok(())
 }

@@ -44,19 +44,13 @@ pub(crate) async fn run(target: &Target, args: &CheckoutArgs) -> anyhow::Result<
     .await?;
     let total = stats.total()?;
     let mut line = Line::new("checkout");
-    line.common(
-        &args.shape,
-        connections.len(),
-        elapsed,
-        &total,
-        stats.send_lateness.as_ref(),
-    )
-    .put("orders", total.done)
-    .rate("orders_per_s", total.done, elapsed)
-    .put("lines", total.units)
-    .rate("lines_per_s", total.units, elapsed)
-    .rate("units_per_s", total.units, elapsed)
-    .put("refusals", joined(&total.refused));
+    line.common(&args.shape, connections.len(), elapsed, &total)
+        .put("orders", total.done)
+        .rate("orders_per_s", total.done, elapsed)
+        .put("lines", total.units)
+        .rate("lines_per_s", total.units, elapsed)
+        .rate("units_per_s", total.units, elapsed)
+        .put("refusals", joined(&total.refused));
     line.print();
     Ok(())
 }

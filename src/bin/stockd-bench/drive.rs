@@ -150,6 +150,8 @@ pub(crate) struct KindStats {
     pub(crate) refused: BTreeMap<String, u64>,
     /// Other failures by gRPC code.
     pub(crate) errors: BTreeMap<String, u64>,
+    /// Open loop, whole run only: how late calls left against their due time.
+    pub(crate) send_lateness: Option<Histogram<u64>>,
 }
 
 impl KindStats {
@@ -160,6 +162,7 @@ impl KindStats {
             units: 0,
             refused: BTreeMap::new(),
             errors: BTreeMap::new(),
+            send_lateness: None,
         })
     }
 
@@ -250,6 +253,7 @@ impl Stats {
         for stats in self.kinds.values() {
             total.merge(stats)?;
         }
+        total.send_lateness.clone_from(&self.send_lateness);
         Ok(total)
     }
 }

@@ -86,23 +86,17 @@ pub(crate) async fn run(target: &Target, args: &FlashArgs) -> anyhow::Result<()>
     let rate_ok = salable_end == expected_end && indefinite == 0;
 
     let mut line = Line::new("flash");
-    line.common(
-        shape,
-        connections.len(),
-        elapsed,
-        &total,
-        stats.send_lateness.as_ref(),
-    )
-    .put("sku", &sku)
-    .put("reserved", total.done)
-    .rate("reserved_per_s", total.done, elapsed)
-    .rate("units_per_s", total.done, elapsed)
-    .put("refusals", joined(&total.refused))
-    .put("initial_salable", initial)
-    .put("salable_end", salable_end)
-    .put("expected_salable_end", expected_end)
-    .put("resolved_late", late)
-    .put("indefinite", indefinite);
+    line.common(shape, connections.len(), elapsed, &total)
+        .put("sku", &sku)
+        .put("reserved", total.done)
+        .rate("reserved_per_s", total.done, elapsed)
+        .rate("units_per_s", total.done, elapsed)
+        .put("refusals", joined(&total.refused))
+        .put("initial_salable", initial)
+        .put("salable_end", salable_end)
+        .put("expected_salable_end", expected_end)
+        .put("resolved_late", late)
+        .put("indefinite", indefinite);
 
     // Phase 2: demand exceeds supply.
     let sellout_units = args.sellout_units.unwrap_or(4 * clients as u64);

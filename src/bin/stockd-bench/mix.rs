@@ -70,13 +70,7 @@ pub(crate) async fn run(target: &Target, args: &MixArgs) -> anyhow::Result<()> {
     .await?;
     let total = stats.total()?;
     let mut line = Line::new("mix");
-    line.common(
-        &args.shape,
-        connections.len(),
-        elapsed,
-        &total,
-        stats.send_lateness.as_ref(),
-    );
+    line.common(&args.shape, connections.len(), elapsed, &total);
     for kind in ["availability", "order", "shipment"] {
         let Some(k) = stats.kind(kind) else {
             line.put(&format!("{kind}_calls"), 0);

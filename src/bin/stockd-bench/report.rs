@@ -50,7 +50,6 @@ impl Line {
         connections: usize,
         elapsed: Duration,
         total: &KindStats,
-        send_lateness: Option<&Histogram<u64>>,
     ) -> &mut Self {
         self.put("clients", shape.clients);
         self.put("connections", connections);
@@ -61,7 +60,7 @@ impl Line {
         self.put("calls", total.calls());
         self.rate("calls_per_s", total.calls(), elapsed);
         self.latency("", &total.latency);
-        if let Some(lateness) = send_lateness {
+        if let Some(lateness) = &total.send_lateness {
             self.latency("send_late_", lateness);
         }
         self.put("refused", total.refused.values().sum::<u64>());
