@@ -74,6 +74,7 @@ fn respond(request: &Request<Incoming>, metrics: &Metrics, repo: &Repo) -> Respo
     let status = match (request.method(), request.uri().path()) {
         (&Method::GET | &Method::HEAD, "/metrics") => {
             metrics.sample_pool(repo.pool());
+            metrics.sample_order_batches(&repo.order_batch_stats());
             if let Some(stats) = repo.availability_cache_stats() {
                 metrics.sample_availability_cache(&stats);
             }

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 pub use endpoint::{MetricsEndpoint, serve};
 
-use crate::repo::{AvailabilityCacheStats, holds::Compaction};
+use crate::repo::{AvailabilityCacheStats, OrderBatchStats, holds::Compaction};
 
 /// gRPC calls answered, by `service`, `method` and `code` (the gRPC status name, e.g. `OK`).
 pub const GRPC_REQUESTS: &str = "stockd_grpc_requests_total";
@@ -33,6 +33,11 @@ pub const COMPACTED_ORDERS: &str = "stockd_compacted_orders_total";
 pub const COMPACTED_LEDGER_ROWS: &str = "stockd_compacted_ledger_rows_total";
 /// Sweeper passes that failed (they are retried at the next tick).
 pub const SWEEP_FAILURES: &str = "stockd_sweep_failures_total";
+/// PlaceOrder group-commit batches, by `outcome` (`committed`, `fell_back` when the batch failed
+/// and its orders were placed one by one).
+pub const ORDER_BATCHES: &str = "stockd_order_batches_total";
+/// Orders those batches held, by the same `outcome`: divided by the batches, the batch size.
+pub const ORDER_BATCH_ORDERS: &str = "stockd_order_batch_orders_total";
 /// Open connections in the pool, sampled at each scrape.
 pub const POOL_CONNECTIONS: &str = "stockd_db_pool_connections";
 /// Idle connections in the pool, sampled at each scrape.
@@ -122,6 +127,14 @@ impl Metrics {
                 "Ledger rows of closed orders deleted.",
             ),
             (SWEEP_FAILURES, "Sweeper passes that failed."),
+            (
+                ORDER_BATCHES,
+                "PlaceOrder batches committed together or fallen back to single orders.",
+            ),
+            (
+                ORDER_BATCH_ORDERS,
+                "Orders in PlaceOrder batches, by the batch's outcome.",
+            ),
             (
                 CACHE_SKUS,
                 "GetSalableQuantities SKUs answered from the availability cache or the database.",
@@ -234,6 +247,20 @@ impl Metrics {
         self.gauge(POOL_IDLE, vec![]).set(pool.num_idle() as f64);
         self.gauge(POOL_MAX, vec![])
             .set(f64::from(pool.options().get_max_connections()));
+    }
+
+    /// Samples what PlaceOrder's group commit has done.
+    pub fn sample_order_batches(&self, stats: &OrderBatchStats) {
+        let outcomes = [
+            ("committed", stats.committed, stats.committed_orders),
+            ("fell_back", stats.fell_back, stats.fell_back_orders),
+        ];
+        for (outcome, batches, orders) in outcomes {
+            self.counter(ORDER_BATCHES, vec![Label::new("outcome", outcome)])
+                .absolute(batches);
+            self.counter(ORDER_BATCH_ORDERS, vec![Label::new("outcome", outcome)])
+                .absolute(orders);
+        }
     }
 
     /// Samples the availability cache, when it is on.

@@ -10,6 +10,7 @@ pub mod fulfilment;
 pub mod holds;
 mod ledger;
 mod order_batch;
+mod order_batch_stats;
 mod order_dispatch;
 pub mod orders;
 mod rows;
@@ -32,6 +33,7 @@ use sqlx::{
 pub use availability_cache::{AvailabilityCacheConfig, AvailabilityCacheStats};
 use changes::Change;
 pub use error::RepoError;
+pub use order_batch_stats::OrderBatchStats;
 pub use order_dispatch::DEFAULT_ORDER_BATCHES;
 
 use crate::{
@@ -60,6 +62,8 @@ pub struct Repo {
     hold_policy: HoldPolicy,
     /// Group commit for PlaceOrder, when turned on.
     orders: Option<order_dispatch::OrderBatcher>,
+    /// What group commit has done, shared by every clone (the dispatcher runs on one).
+    batch_counters: std::sync::Arc<order_batch_stats::OrderBatchCounters>,
     /// Reuse of GetSalableQuantities answers, when turned on.
     availability_cache: Option<availability_cache::AvailabilityCache>,
     /// Tells other replicas what this one's writes changed, once started.
@@ -79,6 +83,7 @@ impl Repo {
             clock,
             hold_policy,
             orders: None,
+            batch_counters: std::sync::Arc::default(),
             availability_cache: None,
             publisher: None,
         }
@@ -122,6 +127,11 @@ impl Repo {
     pub fn with_order_batching(mut self, in_flight: usize) -> Self {
         self.orders = Some(order_dispatch::OrderBatcher::start(self.clone(), in_flight));
         self
+    }
+
+    /// What group commit has done so far; all zero while it is off.
+    pub fn order_batch_stats(&self) -> OrderBatchStats {
+        self.batch_counters.stats()
     }
 
     /// What the availability cache holds and has done; `None` when it is off.

@@ -52,6 +52,7 @@ impl Repo {
             Ok(stocks) => stocks,
             Err(error) => {
                 tracing::debug!(%error, "resolving the batch's channels failed; placing alone");
+                self.batch_counters.fell_back(batch.len());
                 for job in batch {
                     let result = self.place_alone(&job).await;
                     let _ = job.reply.send(result);
@@ -70,11 +71,15 @@ impl Repo {
         }
         for (stock, jobs) in by_stock {
             match self.decide_batch_retrying_replays(stock, &jobs).await {
-                Ok(outcomes) => self.answer(stock, jobs, outcomes).await,
+                Ok(outcomes) => {
+                    self.batch_counters.committed(jobs.len());
+                    self.answer(stock, jobs, outcomes).await;
+                }
                 Err(error) => {
                     // Nothing was committed: each order goes the single-order way, which
                     // retries conflicts and reports its own errors.
                     tracing::debug!(%error, orders = jobs.len(), "order batch failed; placing alone");
+                    self.batch_counters.fell_back(jobs.len());
                     for job in jobs {
                         let result = self
                             .place_order_alone(&job.request, stock, &job.print)

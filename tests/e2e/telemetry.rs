@@ -394,6 +394,19 @@ async fn the_metrics_endpoint_counts_calls_by_method_and_status(pool: PgPool) {
             "{text}"
         );
     }
+    // Each order went alone into its own batch, refused or not; none fell back.
+    for (outcome, count) in [("committed", 2.0), ("fell_back", 0.0)] {
+        for name in [
+            "stockd_order_batches_total",
+            "stockd_order_batch_orders_total",
+        ] {
+            assert_eq!(
+                sample(&text, name, &[("outcome", outcome)]),
+                Some(count),
+                "{name} {outcome}: {text}"
+            );
+        }
+    }
     assert!(
         sample(&text, "stockd_db_pool_connections", &[]).unwrap() >= 1.0,
         "{text}"
