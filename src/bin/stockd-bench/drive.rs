@@ -102,7 +102,9 @@ impl Metronome {
                 )
             })
             .unzip();
-        let interval = Duration::from_secs_f64(1.0 / rate);
+        // At most a million calls a second: a faster schedule than any run can keep would only
+        // pile up slots in memory.
+        let interval = Duration::from_secs_f64(1.0 / rate).max(Duration::from_micros(1));
         std::thread::spawn(move || {
             let mut due = start;
             let mut k = 0usize;
@@ -122,6 +124,12 @@ impl Metronome {
     }
 }
 
+/// The rate an open-loop run keeps; `None` (closed loop) without one, or with zero or an infinite
+/// one, which are no schedule at all.
+pub(crate) fn scheduled_rate(shape: &LoadShape) -> Option<f64> {
+    shape.rate.filter(|rate| rate.is_finite() && *rate > 0.0)
+}
+
 /// One pacer per caller for `shape`: released by a [`Metronome`] with a rate (recording how late
 /// the calls left in `lateness`), closed-loop without.
 fn pacers(
@@ -130,7 +138,7 @@ fn pacers(
     deadline: Instant,
     lateness: &Arc<Mutex<Histogram<u64>>>,
 ) -> Vec<Pacer> {
-    match shape.rate.filter(|rate| *rate > 0.0) {
+    match scheduled_rate(shape) {
         Some(rate) => Metronome::start(rate, shape.clients.max(1), start, deadline, lateness),
         None => (0..shape.clients)
             .map(|_| Pacer::closed_loop(deadline))
@@ -343,7 +351,7 @@ where
     }
     let elapsed = started.elapsed();
     drop(display);
-    if shape.rate.is_some() {
+    if scheduled_rate(shape).is_some() {
         let lateness = lateness
             .lock()
             .map_err(|_| anyhow::anyhow!("a caller panicked while recording its lateness"))?;

@@ -70,7 +70,8 @@ pub(crate) struct LoadShape {
     #[arg(long, default_value_t = 20)]
     pub(crate) duration: u64,
     /// Total calls per second to offer, spread evenly over the callers (open loop: latency is
-    /// measured from each call's scheduled time). Absent: every caller sends as fast as it can.
+    /// measured from each call's scheduled time; at most 1,000,000). Absent, 0 or infinite: every
+    /// caller sends as fast as it can.
     #[arg(long)]
     pub(crate) rate: Option<f64>,
     /// HTTP/2 connections to spread the callers over; 0 picks one per 100 callers (a server

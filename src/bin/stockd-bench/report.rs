@@ -4,7 +4,10 @@ use std::{collections::BTreeMap, fmt::Display, time::Duration};
 
 use hdrhistogram::Histogram;
 
-use crate::{LoadShape, drive::KindStats};
+use crate::{
+    LoadShape,
+    drive::{self, KindStats},
+};
 
 /// Latencies in microseconds, up to a minute.
 pub(crate) fn histogram() -> anyhow::Result<Histogram<u64>> {
@@ -53,7 +56,7 @@ impl Line {
     ) -> &mut Self {
         self.put("clients", shape.clients);
         self.put("connections", connections);
-        if let Some(rate) = shape.rate {
+        if let Some(rate) = drive::scheduled_rate(shape) {
             self.put("offered_per_s", format!("{rate:.1}"));
         }
         self.put("seconds", format!("{:.1}", elapsed.as_secs_f64()));
