@@ -9,6 +9,11 @@ use stockd::{
     demo, health_check, repo, startup, telemetry,
 };
 
+/// Every call allocates many small, short-lived buffers (protobuf, rows, decimals); mimalloc
+/// serves them with less CPU than glibc's allocator (docs/decisions/0005-allocator.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for bad configuration (sysexits EX_USAGE), so orchestrators can tell it apart.
 const EX_USAGE: u8 = 64;
 
