@@ -8,7 +8,7 @@ use sqlx::AssertSqlSafe;
 use super::{
     Repo, RepoError,
     changes::Change,
-    retry_conflicts,
+    ledger, retry_conflicts,
     rows::{SOURCE_ITEM_COLUMNS, SourceItemRow, status_name},
     sources::reject_unknown_sources,
 };
@@ -72,6 +72,7 @@ impl Repo {
                 .bind(&statuses)
                 .fetch_all(&mut *tx)
                 .await?;
+            ledger::open_totals_of_items(&mut tx, &sources, &skus).await?;
             tx.commit().await?;
             self.changed(Change::skus(items.iter().map(|i| &i.sku)));
             Ok(rows)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgExecutor};
 
 use super::{
-    Repo, RepoError, changes::Change, retry_conflicts, rows::source_code,
+    Repo, RepoError, changes::Change, ledger, retry_conflicts, rows::source_code,
     sources::reject_unknown_sources,
 };
 use crate::domain::{
@@ -107,6 +107,7 @@ impl Repo {
             .bind(&priorities)
             .execute(&mut *tx)
             .await?;
+            ledger::open_totals_of_sources(&mut tx, id, &codes).await?;
             let stock = load_stock(&mut tx, id).await?;
             tx.commit().await?;
             self.changed(Change::Everything);

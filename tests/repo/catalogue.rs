@@ -2,7 +2,11 @@
 
 use sqlx::PgPool;
 use stockd::{
-    domain::{Quantity, Sku, SourceCode, SourceItemStatus, StockId},
+    domain::{
+        Quantity, Sku, SourceCode, SourceItemStatus, StockId,
+        source::{Source, SourceDetails},
+        stock::SourceLink,
+    },
     repo::{MIGRATOR, Repo, RepoError, source_items::SourceItemWrite},
 };
 
@@ -119,4 +123,49 @@ async fn a_corrupt_row_is_an_error_not_a_panic(pool: PgPool) {
         .await
         .unwrap_err();
     assert!(matches!(error, RepoError::Corrupt(_)), "{error:?}");
+}
+
+async fn totals_rows(repo: &Repo) -> Vec<(i32, String, String)> {
+    sqlx::query_as(
+        "SELECT stock_id, sku, (reserved::float8)::text FROM stock_sku_reservation ORDER BY 1, 2",
+    )
+    .fetch_all(repo.pool())
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn source_items_get_their_totals_rows_in_every_stock_that_links_their_source(pool: PgPool) {
+    let repo = Repo::new(pool);
+    let west = Source {
+        code: SourceCode::parse("west").unwrap(),
+        details: SourceDetails {
+            name: "West".into(),
+            ..SourceDetails::default()
+        },
+        enabled: true,
+    };
+    repo.create_source(&west).await.unwrap();
+    repo.upsert_source_items(&[write("default", "A", "1"), write("west", "W", "1")])
+        .await
+        .unwrap();
+    // Only the default source is linked (to the default stock): W has no stock yet.
+    assert_eq!(totals_rows(&repo).await, vec![(1, "A".into(), "0".into())]);
+
+    let stock = repo.create_stock("West stock").await.unwrap();
+    let link = SourceLink {
+        source: west.code.clone(),
+        priority: 1,
+    };
+    repo.link_sources(stock.id, &[link]).await.unwrap();
+    let id = stock.id.get();
+    assert_eq!(
+        totals_rows(&repo).await,
+        vec![(1, "A".into(), "0".into()), (id, "W".into(), "0".into())]
+    );
+    // Writing the items again leaves the rows as they are.
+    repo.upsert_source_items(&[write("west", "W", "5")])
+        .await
+        .unwrap();
+    assert_eq!(totals_rows(&repo).await.len(), 2);
 }
