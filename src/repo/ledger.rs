@@ -141,29 +141,9 @@ pub(crate) async fn append(
     Ok(())
 }
 
-/// Creates the missing totals rows of source items in every stock that links their sources, so
-/// an order's first reservation of a SKU finds its row and locks it in one round trip instead of
-/// three. Keys go in (stock, SKU) order, the order order batches create rows in.
-pub(crate) async fn open_totals_of_items(
-    conn: &mut PgConnection,
-    sources: &[&str],
-    skus: &[&str],
-) -> Result<(), RepoError> {
-    sqlx::query(
-        "INSERT INTO stock_sku_reservation (stock_id, sku) \
-         SELECT DISTINCT l.stock_id, x.sku FROM unnest($1::text[], $2::text[]) AS x(source, sku) \
-         JOIN stock_source_link l ON l.source_code = x.source \
-         ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-    )
-    .bind(sources)
-    .bind(skus)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Creates the missing totals rows of every SKU that `sources` hold, in `stock` — for sources
-/// just linked to it; see [`open_totals_of_items`].
+/// Creates the missing totals rows of every SKU that `sources` hold, in `stock`, for sources
+/// just linked to it: the SKUs' first orders then lock them in one round trip instead of three.
+/// Keys go in SKU order, the order order batches create rows in.
 pub(crate) async fn open_totals_of_sources(
     conn: &mut PgConnection,
     stock: StockId,
