@@ -91,7 +91,7 @@ impl Repo {
             .iter()
             .map(|l| i32::try_from(l.priority).unwrap_or(i32::MAX))
             .collect();
-        retry_conflicts(|| async {
+        let stock = retry_conflicts(|| async {
             let mut tx = self.pool.begin().await?;
             lock_stock(&mut tx, id).await?;
             let requested: Vec<&str> = links.iter().map(|l| l.source.as_str()).collect();
@@ -107,13 +107,25 @@ impl Repo {
             .bind(&priorities)
             .execute(&mut *tx)
             .await?;
-            ledger::open_totals_of_sources(&mut tx, id, &codes).await?;
             let stock = load_stock(&mut tx, id).await?;
             tx.commit().await?;
             self.changed(Change::Everything);
             Ok(stock)
         })
-        .await
+        .await?;
+        // After the commit, in a transaction of its own: the link holds the stock row, which
+        // every order batch's foreign-key check waits on, so waiting here for a batch's new
+        // totals row could deadlock. The rows only spare first orders work, so a failure is
+        // logged and those orders create them.
+        let opened = retry_conflicts(|| async {
+            let mut conn = self.pool.acquire().await?;
+            ledger::open_totals_of_sources(&mut conn, id, &codes).await
+        })
+        .await;
+        if let Err(error) = opened {
+            tracing::warn!(%error, "creating totals rows for newly linked sources failed");
+        }
+        Ok(stock)
     }
 
     /// Removes links; a source that is not linked is left alone, so retries are harmless.
