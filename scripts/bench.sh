@@ -29,8 +29,8 @@
 # stderr every second; pgbench's progress also goes to stderr. Every result and ratio line is
 # repeated in a summary at the end.
 #
-# With LEDGER_ROWS=N (e.g. 1000000) it then gives every SKU of stock 1 a totals row (as a store
-# that has sold them has), runs the availability scenario, appends N ledger rows of closed orders
+# With LEDGER_ROWS=N (e.g. 1000000) it then makes sure every SKU of stock 1 has a totals row
+# (the catalogue's writes create them; older services left them to first orders), runs the availability scenario, appends N ledger rows of closed orders
 # straight into the database and runs it again, to show its cost does not grow with history (the
 # sweeper is kept idle so the rows stay). Both runs start with the tables the availability query
 # reads loaded into shared_buffers (pg_prewarm).
@@ -320,8 +320,8 @@ for scenario in $SCENARIOS; do
 done
 
 if [ "$LEDGER_ROWS" -gt 0 ]; then
-  # Before and after differ only by the history: a store with that much history has a totals row
-  # for every SKU it sold, so the rows are created first and "before" is measured with them.
+  # Before and after differ only by the history: every SKU has its totals row before "before" is
+  # measured (the catalogue's writes create them; this also covers a service that did not).
   # Both are measured with the tables the availability query reads loaded into shared_buffers:
   # writing the history goes through the same buffers and would otherwise leave "after" reading
   # the catalogue back from the operating system.
