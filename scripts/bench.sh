@@ -30,9 +30,10 @@
 # repeated in a summary at the end.
 #
 # With LEDGER_ROWS=N (e.g. 1000000) it then makes sure every SKU of stock 1 has a totals row
-# (the catalogue's writes create them; older services left them to first orders), runs the availability scenario, appends N ledger rows of closed orders
-# straight into the database and runs it again, to show its cost does not grow with history (the
-# sweeper is kept idle so the rows stay). Both runs start with the tables the availability query
+# (the catalogue's writes create them; older services left them to first orders), runs the
+# availability scenario, appends N ledger rows of closed orders straight into the database and
+# runs it again, to show its cost does not grow with history (the sweeper is kept idle so the
+# rows stay). Both runs start with the tables the availability query
 # reads loaded into shared_buffers (pg_prewarm).
 #
 # With CONSISTENCY_ORDERS=N it adds N open orders (one line each, with their ledger rows and one
