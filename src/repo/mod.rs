@@ -25,7 +25,7 @@ use std::{future::Future, time::Duration};
 
 use secrecy::ExposeSecret;
 use sqlx::{
-    PgPool,
+    Connection, PgPool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -162,8 +162,22 @@ pub fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     Ok(PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(config.acquire_timeout())
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options))
 }
+
+/// How long a pooled connection may sit idle before it is checked with a round trip on its way
+/// out. Checking every hand-out cost a round trip per call; a connection used moments ago is
+/// alive, and one that died since fails one statement, then the check on its release drops it.
+const PING_AFTER_IDLE: Duration = Duration::from_millis(500);
 
 /// Runs `attempt` again when it lost a race, a bounded number of times.
 pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, RepoError>
