@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 
 use super::{
@@ -46,10 +46,18 @@ enum Outcome {
 }
 
 impl Repo {
-    /// Places a batch of orders: one transaction per stock, or each alone if that fails.
+    /// Places a batch of orders: one transaction per stock, or each alone if that fails. The
+    /// whole batch runs on one connection: every hand-out from the pool costs a round trip to
+    /// check the connection when it comes back.
     pub(super) async fn run_batch(&self, batch: Vec<Job>) {
-        let stocks = match self.stocks_of_channels(&batch).await {
-            Ok(stocks) => stocks,
+        let resolved = match self.pool.acquire().await {
+            Ok(mut conn) => stocks_of_channels(&mut conn, &batch)
+                .await
+                .map(|stocks| (conn, stocks)),
+            Err(error) => Err(error.into()),
+        };
+        let (mut conn, stocks) = match resolved {
+            Ok(resolved) => resolved,
             Err(error) => {
                 tracing::debug!(%error, "resolving the batch's channels failed; placing alone");
                 self.batch_counters.fell_back(batch.len());
@@ -70,7 +78,10 @@ impl Repo {
             }
         }
         for (stock, jobs) in by_stock {
-            match self.decide_batch_retrying_replays(stock, &jobs).await {
+            match self
+                .decide_batch_retrying_replays(&mut conn, stock, &jobs)
+                .await
+            {
                 Ok(outcomes) => {
                     self.batch_counters.committed(jobs.len());
                     self.answer(stock, jobs, outcomes).await;
@@ -97,30 +108,6 @@ impl Repo {
             .await
     }
 
-    /// The stock of every channel named in the batch, in one query.
-    async fn stocks_of_channels(
-        &self,
-        batch: &[Job],
-    ) -> Result<HashMap<SalesChannel, StockId>, RepoError> {
-        let kinds: Vec<&str> = batch.iter().map(|j| j.request.channel.kind()).collect();
-        let codes: Vec<&str> = batch.iter().map(|j| j.request.channel.code()).collect();
-        let rows: Vec<(String, String, i32)> = sqlx::query_as(
-            "SELECT DISTINCT c.type, c.code, c.stock_id FROM sales_channel c \
-             JOIN unnest($1::text[], $2::text[]) AS k(t, c2) ON c.type = k.t AND c.code = k.c2",
-        )
-        .bind(&kinds)
-        .bind(&codes)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(kind, code, id)| {
-                let channel = SalesChannel::parse(&kind, &code)
-                    .map_err(|_| RepoError::Corrupt(format!("sales channel {kind}/{code}")))?;
-                Ok((channel, stock_id(id)?))
-            })
-            .collect()
-    }
-
     async fn answer(&self, stock: StockId, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             let result = match outcome {
@@ -141,12 +128,16 @@ impl Repo {
     /// placed earlier), decides it once more treating those as replays.
     async fn decide_batch_retrying_replays(
         &self,
+        conn: &mut PgConnection,
         stock: StockId,
         jobs: &[Job],
     ) -> Result<Vec<Outcome>, RepoError> {
-        match self.decide_batch(stock, jobs, &HashSet::new()).await? {
+        match self
+            .decide_batch(conn, stock, jobs, &HashSet::new())
+            .await?
+        {
             Ok(outcomes) => Ok(outcomes),
-            Err(existing) => match self.decide_batch(stock, jobs, &existing).await? {
+            Err(existing) => match self.decide_batch(conn, stock, jobs, &existing).await? {
                 Ok(outcomes) => Ok(outcomes),
                 Err(_) => Err(RepoError::Corrupt(
                     "order ids kept appearing while the batch ran".into(),
@@ -161,12 +152,13 @@ impl Repo {
     /// committed and their ids come back as `Err`.
     async fn decide_batch(
         &self,
+        conn: &mut PgConnection,
         stock: StockId,
         jobs: &[Job],
         existing: &HashSet<String>,
     ) -> Result<Result<Vec<Outcome>, HashSet<String>>, RepoError> {
         let now = self.clock.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = conn.begin().await?;
         let skus: BTreeSet<&str> = jobs
             .iter()
             .flat_map(|j| j.request.lines.iter().map(|(s, _)| s.as_str()))
@@ -202,6 +194,30 @@ impl Repo {
         self.changed(Change::skus(ordered).and_stored(&written.released));
         Ok(Ok(outcomes))
     }
+}
+
+/// The stock of every channel named in the batch, in one query.
+async fn stocks_of_channels(
+    conn: &mut PgConnection,
+    batch: &[Job],
+) -> Result<HashMap<SalesChannel, StockId>, RepoError> {
+    let kinds: Vec<&str> = batch.iter().map(|j| j.request.channel.kind()).collect();
+    let codes: Vec<&str> = batch.iter().map(|j| j.request.channel.code()).collect();
+    let rows: Vec<(String, String, i32)> = sqlx::query_as(
+        "SELECT DISTINCT c.type, c.code, c.stock_id FROM sales_channel c \
+         JOIN unnest($1::text[], $2::text[]) AS k(t, c2) ON c.type = k.t AND c.code = k.c2",
+    )
+    .bind(&kinds)
+    .bind(&codes)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(kind, code, id)| {
+            let channel = SalesChannel::parse(&kind, &code)
+                .map_err(|_| RepoError::Corrupt(format!("sales channel {kind}/{code}")))?;
+            Ok((channel, stock_id(id)?))
+        })
+        .collect()
 }
 
 /// Reservations the batch has made so far.
