@@ -54,6 +54,7 @@
 #   STOCKD_PG_SHARED_BUFFERS [256MB] (PostgreSQL's buffer cache, for the stockd and baseline
 #   databases alike)  POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
 #   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
+#   WORKERS [0] (STOCKD_WORKER_THREADS of both stockd replicas; 0 leaves one per core)
 #   RUN [r<UTC time>] (prefix of the order ids, so runs on one database never collide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +78,7 @@ BENCH_DIR=${BENCH_DIR:-../shared/bench}
 LEDGER_ROWS=${LEDGER_ROWS:-0}
 CONSISTENCY_ORDERS=${CONSISTENCY_ORDERS:-0}
 AUTH=${AUTH:-1}
+WORKERS=${WORKERS:-0}
 RUN=${RUN:-r$(date -u +%Y%m%d%H%M%S)}
 
 started=$(date +%s)
@@ -112,8 +114,10 @@ if [ "$AUTH" = 1 ] && target/release/stockd --help 2>/dev/null | grep -q hash-to
     "storefront,checkout,fulfilment,admin name=bench" >"$STOCKD_PG_DIR/bench-tokens"
   auth=(STOCKD_AUTH_TOKENS_FILE="$STOCKD_PG_DIR/bench-tokens") auth_mode=tokens
 fi
+workers=()
+if [ "$WORKERS" -gt 0 ]; then workers=(STOCKD_WORKER_THREADS="$WORKERS"); fi
 addr="127.0.0.1:$(STOCKD_PG_PORT=50151 stockd_pg_free_port)"
-env "${auth[@]}" STOCKD_GRPC_ADDR="$addr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
+env "${auth[@]}" "${workers[@]}" STOCKD_GRPC_ADDR="$addr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
   STOCKD_SWEEP_INTERVAL=86400 RUST_LOG=warn target/release/stockd serve &
 stockd_pid=$!
 cached_pid=""
@@ -145,7 +149,7 @@ echo "# $(date -u +%FT%TZ) run=$RUN commit=$commit nproc=$(nproc)" \
   "pg=$(psql_ "$DATABASE_URL" -Atc 'SHOW server_version')" \
   "synchronous_commit=$(setting synchronous_commit) fsync=$(setting fsync)" \
   "shared_buffers=$(setting shared_buffers) max_connections=$(setting max_connections)" \
-  "auth=$auth_mode pool=$POOL skus=$SKUS batch=$BATCH clients=$CLIENTS duration=${DURATION}s"
+  "auth=$auth_mode pool=$POOL workers=$WORKERS skus=$SKUS batch=$BATCH clients=$CLIENTS duration=${DURATION}s"
 
 summary=()
 say() { echo "$1"; summary+=("$1"); }
@@ -274,7 +278,7 @@ for scenario in $SCENARIOS; do
   cached)
     # A second replica on the same database, reusing availability answers.
     caddr="127.0.0.1:$(STOCKD_PG_PORT=50251 stockd_pg_free_port)"
-    env "${auth[@]}" STOCKD_GRPC_ADDR="$caddr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
+    env "${auth[@]}" "${workers[@]}" STOCKD_GRPC_ADDR="$caddr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
       STOCKD_MIGRATE_ON_START=false STOCKD_SWEEP_INTERVAL=86400 \
       STOCKD_AVAILABILITY_CACHE_MS="$AVAILABILITY_CACHE_MS" \
       STOCKD_AVAILABILITY_CACHE_SKUS=$((2 * SKUS)) RUST_LOG=warn \

@@ -104,6 +104,10 @@ pub struct ServeConfig {
     /// small one.
     #[arg(long, env = "STOCKD_ORDER_BATCHES", default_value_t = DEFAULT_ORDER_BATCHES)]
     pub order_batches: usize,
+    /// Threads that run calls; absent, one per core the process may use (a container's CPU limit
+    /// counts). Fewer switch less on a machine whose cores PostgreSQL shares.
+    #[arg(long, env = "STOCKD_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: Option<u16>,
     /// Seconds a cart hold lives when the caller gives no time to live.
     #[arg(long, env = "STOCKD_HOLD_TTL_DEFAULT", default_value_t = DEFAULT_HOLD_POLICY.default_ttl_secs)]
     pub hold_ttl_default_secs: u32,
@@ -338,5 +342,21 @@ mod tests {
                 .contains("STOCKD_ORDER_BATCHES")
         );
         assert_eq!(serve(&["--order-batches", "8"]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn worker_threads_follow_the_cores_unless_set_and_cannot_be_zero() {
+        assert_eq!(serve(&[]).worker_threads, None);
+        assert_eq!(serve(&["--worker-threads", "1"]).worker_threads, Some(1));
+        let zero = [
+            "stockd",
+            "serve",
+            "--database-url",
+            "postgres://localhost/stockd",
+            "--worker-threads",
+            "0",
+        ];
+        let error = Cli::try_parse_from(zero).unwrap_err();
+        assert!(error.to_string().contains("worker-threads"), "{error}");
     }
 }

@@ -35,10 +35,13 @@ fn main() -> ExitCode {
         eprintln!("stockd: {message}");
         return ExitCode::from(EX_USAGE);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(config) = &cli.command
+        && let Some(threads) = config.worker_threads
     {
+        runtime.worker_threads(usize::from(threads));
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("stockd: cannot start the async runtime: {error}");
