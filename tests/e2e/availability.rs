@@ -138,6 +138,63 @@ async fn disabled_sources_and_out_of_stock_items_do_not_count(pool: PgPool) {
     assert_eq!(lines[0].errors[0].code, "NO_SOURCE_ITEM_IN_STOCK");
 }
 
+/// (SKU, salable quantity, assigned) of each of `skus` in stock 1, in order.
+async fn in_stock_one(app: &TestApp, skus: &[&str]) -> Vec<(String, String, bool)> {
+    let request = pb::GetSalableQuantitiesRequest {
+        scope: Some(stock(1)),
+        skus: skus.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let items = app.availability().get_salable_quantities(request).await;
+    items
+        .unwrap()
+        .into_inner()
+        .items
+        .into_iter()
+        .map(|i| (i.sku, i.salable_qty, i.assigned))
+        .collect()
+}
+
+fn row(sku: &str, qty: &str, assigned: bool) -> (String, String, bool) {
+    (sku.to_owned(), qty.to_owned(), assigned)
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn only_sources_the_stock_links_count_for_every_sku_of_a_batch(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.create_source("east").await;
+    app.create_source("west").await;
+    app.link(1, &[("east", 2)]).await;
+    app.stock_items(&[
+        ("default", "B", "2"),
+        ("east", "B", "3"),
+        ("west", "B", "40"),
+        ("west", "C", "50"),
+        ("east", "D", "7"),
+    ])
+    .await;
+    let skus = ["UNKNOWN", "B", "C", "D"];
+    // West is not linked: its items neither count nor assign the SKU to the stock.
+    assert_eq!(
+        in_stock_one(&app, &skus).await,
+        [
+            row("UNKNOWN", "0", false),
+            row("B", "5", true),
+            row("C", "0", false),
+            row("D", "7", true)
+        ]
+    );
+    app.link(1, &[("west", 3)]).await;
+    assert_eq!(
+        in_stock_one(&app, &skus).await,
+        [
+            row("UNKNOWN", "0", false),
+            row("B", "45", true),
+            row("C", "50", true),
+            row("D", "7", true)
+        ]
+    );
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_batch_answers_every_sku_in_order_including_unknown_ones(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
