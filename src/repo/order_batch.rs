@@ -50,13 +50,12 @@ impl Repo {
     /// whole batch runs on one connection: every hand-out from the pool costs a round trip to
     /// check the connection when it comes back.
     pub(super) async fn run_batch(&self, batch: Vec<Job>) {
-        let resolved = match self.pool.acquire().await {
-            Ok(mut conn) => stocks_of_channels(&mut conn, &batch)
-                .await
-                .map(|stocks| (conn, stocks)),
-            Err(error) => Err(error.into()),
+        let resolved = async {
+            let mut conn = self.pool.acquire().await?;
+            let stocks = stocks_of_channels(&mut conn, &batch).await?;
+            Ok::<_, RepoError>((conn, stocks))
         };
-        let (mut conn, stocks) = match resolved {
+        let (mut conn, stocks) = match resolved.await {
             Ok(resolved) => resolved,
             Err(error) => {
                 tracing::debug!(%error, "resolving the batch's channels failed; placing alone");

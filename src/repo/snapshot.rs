@@ -131,13 +131,12 @@ pub(super) async fn query_snapshot(
     assemble(rows)
 }
 
-fn assemble(rows: Vec<SnapshotRow>) -> Result<Option<(StockId, Snapshot)>, RepoError> {
+fn assemble(mut rows: Vec<SnapshotRow>) -> Result<Option<(StockId, Snapshot)>, RepoError> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
     let stock = stock_id(first.stock_id)?;
     let mut snapshot = Snapshot::with_global(first.global.clone().try_into()?);
-    let mut rows = rows;
     let links = stock_links(&mut rows)?;
     for mut row in rows {
         let items = linked_items(&mut row, &links)?;
