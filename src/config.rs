@@ -7,7 +7,10 @@ use secrecy::SecretString;
 
 use crate::{
     domain::HoldPolicy,
-    repo::{AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, DEFAULT_ORDER_BATCHES},
+    repo::{
+        AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, DEFAULT_ORDER_BATCH_MIN_WAITING,
+        DEFAULT_ORDER_BATCHES, OrderBatching,
+    },
 };
 
 /// Where the gRPC server listens unless told otherwise.
@@ -104,6 +107,10 @@ pub struct ServeConfig {
     /// small one.
     #[arg(long, env = "STOCKD_ORDER_BATCHES", default_value_t = DEFAULT_ORDER_BATCHES)]
     pub order_batches: usize,
+    /// Orders that must be waiting before a PlaceOrder batch starts beside a running one; fewer
+    /// wait for the running batch to finish. Larger batches cost the database less per order.
+    #[arg(long, env = "STOCKD_ORDER_BATCH_MIN_WAITING", default_value_t = DEFAULT_ORDER_BATCH_MIN_WAITING)]
+    pub order_batch_min_waiting: usize,
     /// Threads that run calls; absent, one per core the process may use (a container's CPU limit
     /// counts). Fewer switch less on a machine whose cores PostgreSQL shares.
     #[arg(long, env = "STOCKD_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
@@ -266,6 +273,14 @@ impl ServeConfig {
         Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
+    /// How PlaceOrder batches form, from the two batch settings.
+    pub fn order_batching(&self) -> OrderBatching {
+        OrderBatching {
+            in_flight: self.order_batches,
+            min_waiting: self.order_batch_min_waiting,
+        }
+    }
+
     /// The shutdown grace period as a duration.
     pub fn shutdown_grace_period(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_period_secs)
@@ -279,6 +294,9 @@ impl ServeConfig {
         }
         if self.order_batches == 0 {
             return Err("STOCKD_ORDER_BATCHES must be at least 1".into());
+        }
+        if self.order_batch_min_waiting == 0 {
+            return Err("STOCKD_ORDER_BATCH_MIN_WAITING must be at least 1".into());
         }
         // The cache's listener keeps one pooled connection for itself.
         if self.availability_cache_ms > 0 && self.database.db_max_connections < 2 {
@@ -342,6 +360,28 @@ mod tests {
                 .contains("STOCKD_ORDER_BATCHES")
         );
         assert_eq!(serve(&["--order-batches", "8"]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn order_batches_wait_for_eight_orders_before_running_side_by_side() {
+        let default = serve(&[]);
+        assert_eq!(
+            default.order_batching(),
+            OrderBatching {
+                in_flight: 2,
+                min_waiting: 8
+            }
+        );
+        let zero = serve(&["--order-batch-min-waiting", "0"]);
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .contains("STOCKD_ORDER_BATCH_MIN_WAITING")
+        );
+        let eager = serve(&["--order-batch-min-waiting", "1", "--order-batches", "3"]);
+        assert_eq!(eager.validate(), Ok(()));
+        assert_eq!(eager.order_batching().min_waiting, 1);
+        assert_eq!(eager.order_batching().in_flight, 3);
     }
 
     #[test]

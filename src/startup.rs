@@ -17,7 +17,7 @@ use crate::{
     grpc::{self, observe::ObserveLayer},
     observability::{self, Metrics},
     readiness::{self, DbCheck, Readiness},
-    repo::{self, AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, DEFAULT_ORDER_BATCHES, Repo},
+    repo::{self, AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, OrderBatching, Repo},
     sweeper,
 };
 
@@ -28,7 +28,7 @@ pub struct Application {
     clock: SharedClock,
     hold_policy: HoldPolicy,
     availability_cache: AvailabilityCacheConfig,
-    order_batches: usize,
+    order_batching: OrderBatching,
     sweep_interval: Duration,
     grace_period: Duration,
     tokens: Option<TokenTable>,
@@ -61,7 +61,7 @@ impl Application {
                 ttl: Duration::ZERO,
                 max_skus: 0,
             },
-            order_batches: DEFAULT_ORDER_BATCHES,
+            order_batching: OrderBatching::default(),
             sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
             grace_period,
             tokens: None,
@@ -101,9 +101,10 @@ impl Application {
         self
     }
 
-    /// Runs up to `in_flight` PlaceOrder batches at once (each holds a pooled connection).
-    pub fn with_order_batches(mut self, in_flight: usize) -> Self {
-        self.order_batches = in_flight;
+    /// Sets how PlaceOrder batches form: how many run at once (each holds a pooled connection)
+    /// and how many orders must wait before one starts beside another.
+    pub fn with_order_batching(mut self, rules: OrderBatching) -> Self {
+        self.order_batching = rules;
         self
     }
 
@@ -137,7 +138,7 @@ impl Application {
         let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy)
             .with_availability_cache(self.availability_cache)
             .with_change_notices(notices.clone())
-            .with_order_batching(self.order_batches);
+            .with_order_batching(self.order_batching);
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
         let readiness = Readiness::new(reporter, metrics.clone());
@@ -265,7 +266,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let mut app = Application::build(pool, listener, config.shutdown_grace_period())
         .with_hold_policy(policy)
         .with_availability_cache(config.availability_cache())
-        .with_order_batches(config.order_batches)
+        .with_order_batching(config.order_batching())
         .with_sweep_interval(config.sweep_interval())
         .with_db_check(config.telemetry.db_check());
     if let Some(addr) = config.telemetry.metrics_addr {

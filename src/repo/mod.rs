@@ -34,7 +34,7 @@ pub use availability_cache::{AvailabilityCacheConfig, AvailabilityCacheStats};
 use changes::Change;
 pub use error::RepoError;
 pub use order_batch_stats::OrderBatchStats;
-pub use order_dispatch::DEFAULT_ORDER_BATCHES;
+pub use order_dispatch::{DEFAULT_ORDER_BATCH_MIN_WAITING, DEFAULT_ORDER_BATCHES, OrderBatching};
 
 use crate::{
     clock::{SharedClock, SystemClock},
@@ -123,9 +123,9 @@ impl Repo {
     }
 
     /// Places orders in batches: those arriving during a transaction share the next one, with
-    /// up to `in_flight` batches over distinct SKUs running at once.
-    pub fn with_order_batching(mut self, in_flight: usize) -> Self {
-        self.orders = Some(order_dispatch::OrderBatcher::start(self.clone(), in_flight));
+    /// batches over distinct SKUs running side by side as `rules` allow.
+    pub fn with_order_batching(mut self, rules: OrderBatching) -> Self {
+        self.orders = Some(order_dispatch::OrderBatcher::start(self.clone(), rules));
         self
     }
 

@@ -1,10 +1,15 @@
 //! PlaceOrder and CancelOrder over gRPC: no overselling under concurrency, safe retries, and
 //! every refusal named.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use sqlx::PgPool;
-use stockd::{grpc::pb, repo::MIGRATOR};
+use stockd::{
+    grpc::pb,
+    repo::{MIGRATOR, OrderBatching},
+    startup::Application,
+};
+use tokio::net::TcpListener;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -137,6 +142,47 @@ async fn backorders_down_to_minus_twenty_sell_exactly_seventy(pool: PgPool) {
 
 /// Orders over overlapping sets of SKUs, some listing them in reverse, run in parallel batches:
 /// none may deadlock into an error, and no SKU may sell more than it has.
+/// Places 60 one-unit orders over distinct SKUs at once under `rules`: every order must be
+/// placed, whether or not enough wait to start a batch beside the running one.
+async fn sixty_orders_at_once_are_all_placed(pool: PgPool, rules: OrderBatching) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app = Application::build(pool, listener, Duration::from_secs(5)).with_order_batching(rules);
+    let app = TestApp::spawn_app(app).await;
+    let skus: Vec<String> = (0..60).map(|i| format!("ONE-{i}")).collect();
+    let items: Vec<(&str, &str, &str)> =
+        skus.iter().map(|s| ("default", s.as_str(), "1")).collect();
+    app.stock_items(&items).await;
+    let calls = skus.iter().map(|sku| {
+        let mut client = app.reservations();
+        let request = order(&format!("order-{sku}"), vec![line(sku, "1")]);
+        async move { client.place_order(request).await }
+    });
+    for result in futures_join_all(calls).await {
+        assert!(result.is_ok(), "{result:?}");
+    }
+    for sku in &skus {
+        assert_eq!(app.salable(sku).await.salable_qty, "0", "{sku}");
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn orders_too_few_to_start_a_batch_beside_the_running_one_are_placed_after_it(pool: PgPool) {
+    let never_beside = OrderBatching {
+        in_flight: 2,
+        min_waiting: 1_000,
+    };
+    sixty_orders_at_once_are_all_placed(pool, never_beside).await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn orders_start_batches_side_by_side_as_soon_as_one_waits_when_so_configured(pool: PgPool) {
+    let eager = OrderBatching {
+        in_flight: 2,
+        min_waiting: 1,
+    };
+    sixty_orders_at_once_are_all_placed(pool, eager).await;
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn overlapping_multi_line_orders_never_oversell_any_sku(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
