@@ -27,8 +27,8 @@ pub const DEFAULT_ORDER_BATCHES: usize = 2;
 /// Orders that must be waiting before a batch starts beside a running one, when the
 /// configuration says nothing. Every batch costs PostgreSQL a fixed share of work whatever its
 /// size, so starting one for each order that arrives while another runs spends the database on
-/// tiny batches; waiting for eight doubled the mean batch and gave 14-40 % more lines per second
-/// on the benchmark machine (BENCHMARKS.md).
+/// tiny batches; waiting for eight gave 14-40 % more lines per second on the benchmark machine
+/// (BENCHMARKS.md).
 pub const DEFAULT_ORDER_BATCH_MIN_WAITING: usize = 8;
 
 /// How the dispatcher forms batches.
@@ -91,12 +91,13 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
     let mut in_flight = 0usize;
     let mut open = true;
     while open || in_flight > 0 {
-        // Scanning the whole queue is needed only when SKUs were released or a new order is
-        // free to go; an order that must wait costs a few set lookups, not a rescan.
+        // Scanning the whole queue is needed only when SKUs were released, a new order is free
+        // to go or the queue just reached the threshold for a batch beside a running one; an
+        // order that must wait costs a few set lookups, not a rescan.
         let mut scan = false;
         tokio::select! {
             job = queue.recv(), if open => match job {
-                Some(job) => scan |= waiting.push(job, &busy),
+                Some(job) => scan |= waiting.push_counted(job, &busy, rules.min_waiting),
                 None => open = false,
             },
             Some(skus) = done.recv(), if in_flight > 0 => {
@@ -108,7 +109,7 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
             }
         }
         while let Ok(job) = queue.try_recv() {
-            scan |= waiting.push(job, &busy);
+            scan |= waiting.push_counted(job, &busy, rules.min_waiting);
         }
         while scan && rules.may_start(in_flight, waiting.queue.len()) {
             let batch = waiting.take_batch(&busy);
@@ -145,6 +146,11 @@ impl<T> Default for Waiting<T> {
 }
 
 impl Waiting<Job> {
+    /// Queues an order; true when it could go at once or it makes the queue `threshold` long.
+    fn push_counted(&mut self, job: Job, busy: &HashSet<String>, threshold: usize) -> bool {
+        self.push(job, busy) || self.reached(threshold)
+    }
+
     /// Queues an order; true when it could go at once (no SKU busy or named by a waiting order).
     fn push(&mut self, job: Job, busy: &HashSet<String>) -> bool {
         let skus = job
@@ -158,6 +164,12 @@ impl Waiting<Job> {
 }
 
 impl<T> Waiting<T> {
+    /// Whether the queue is exactly `threshold` long: the moment a batch beside a running one
+    /// may start, even if the newest order itself must wait.
+    fn reached(&self, threshold: usize) -> bool {
+        self.queue.len() == threshold
+    }
+
     fn push_item(&mut self, item: T, skus: Vec<String>, busy: &HashSet<String>) -> bool {
         let free = skus
             .iter()
@@ -225,6 +237,24 @@ mod tests {
             min_waiting: 1,
         };
         assert!(eager.may_start(1, 1));
+    }
+
+    #[test]
+    fn the_order_that_fills_the_queue_to_the_threshold_asks_for_a_scan_even_if_it_waits() {
+        let busy: HashSet<String> = ["HOT".to_owned()].into();
+        let mut waiting = Waiting::default();
+        assert!(waiting.push_item(0, vec!["A".into()], &busy));
+        assert!(!waiting.reached(2));
+        assert!(!waiting.push_item(1, vec!["HOT".into()], &busy));
+        assert!(waiting.reached(2), "A may now go beside the running batch");
+        let (batch, rest) = {
+            let batch = waiting.take_batch(&busy);
+            (
+                batch.into_iter().map(|(i, _)| i).collect::<Vec<_>>(),
+                waiting.queue.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!((batch, rest), (vec![0], vec![1]));
     }
 
     #[test]
