@@ -27,8 +27,8 @@ pub const DEFAULT_ORDER_BATCHES: usize = 2;
 /// Orders that must be waiting before a batch starts beside a running one, when the
 /// configuration says nothing. Every batch costs PostgreSQL a fixed share of work whatever its
 /// size, so starting one for each order that arrives while another runs spends the database on
-/// tiny batches; waiting for eight gave 14-40 % more lines per second on the benchmark machine
-/// (BENCHMARKS.md).
+/// tiny batches; waiting for eight gave about a third more lines per second at 16 callers and a
+/// tenth more at 64 on the benchmark machine (BENCHMARKS.md).
 pub const DEFAULT_ORDER_BATCH_MIN_WAITING: usize = 8;
 
 /// How the dispatcher forms batches.
