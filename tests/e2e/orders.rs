@@ -142,9 +142,14 @@ async fn backorders_down_to_minus_twenty_sell_exactly_seventy(pool: PgPool) {
 
 /// Orders over overlapping sets of SKUs, some listing them in reverse, run in parallel batches:
 /// none may deadlock into an error, and no SKU may sell more than it has.
-/// Places 60 one-unit orders over distinct SKUs at once under `rules`: every order must be
-/// placed, whether or not enough wait to start a batch beside the running one.
-async fn sixty_orders_at_once_are_all_placed(pool: PgPool, rules: OrderBatching) {
+/// Places 60 one-unit orders over distinct SKUs at once, two batches allowed in flight and the
+/// second starting once `min_waiting` orders wait: every order must be placed, whether or not
+/// enough wait to start a batch beside the running one.
+async fn sixty_orders_at_once_are_all_placed(pool: PgPool, min_waiting: usize) {
+    let rules = OrderBatching {
+        in_flight: 2,
+        min_waiting,
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let app = Application::build(pool, listener, Duration::from_secs(5)).with_order_batching(rules);
     let app = TestApp::spawn_app(app).await;
@@ -167,20 +172,12 @@ async fn sixty_orders_at_once_are_all_placed(pool: PgPool, rules: OrderBatching)
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn orders_too_few_to_start_a_batch_beside_the_running_one_are_placed_after_it(pool: PgPool) {
-    let never_beside = OrderBatching {
-        in_flight: 2,
-        min_waiting: 1_000,
-    };
-    sixty_orders_at_once_are_all_placed(pool, never_beside).await;
+    sixty_orders_at_once_are_all_placed(pool, 1_000).await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn orders_start_batches_side_by_side_as_soon_as_one_waits_when_so_configured(pool: PgPool) {
-    let eager = OrderBatching {
-        in_flight: 2,
-        min_waiting: 1,
-    };
-    sixty_orders_at_once_are_all_placed(pool, eager).await;
+    sixty_orders_at_once_are_all_placed(pool, 1).await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
