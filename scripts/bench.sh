@@ -117,8 +117,11 @@ fi
 workers=()
 if [ "$WORKERS" -gt 0 ]; then workers=(STOCKD_WORKER_THREADS="$WORKERS"); fi
 addr="127.0.0.1:$(STOCKD_PG_PORT=50151 stockd_pg_free_port)"
+# The first replica reads PostgreSQL on every call (the availability cache off), so the uncached
+# figures measure the database path; the "cached" scenario starts a second replica with it on.
 env "${auth[@]}" "${workers[@]}" STOCKD_GRPC_ADDR="$addr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
-  STOCKD_SWEEP_INTERVAL=86400 RUST_LOG=warn target/release/stockd serve &
+  STOCKD_AVAILABILITY_CACHE_MS=0 STOCKD_SWEEP_INTERVAL=86400 RUST_LOG=warn \
+  target/release/stockd serve &
 stockd_pid=$!
 cached_pid=""
 stop_stockd() {

@@ -22,6 +22,10 @@ pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
 /// How long in-flight requests may run after SIGTERM; Kubernetes' grace period must exceed it.
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD_SECS: u64 = 20;
 
+/// How long an availability answer may be reused when no change notice ends it first: the bound
+/// on how long a write made outside stockd stays unseen (decision 0006).
+pub const DEFAULT_AVAILABILITY_CACHE_MS: u64 = 60_000;
+
 /// How often expired holds are deleted and closed orders' ledger rows compacted. Expiry itself
 /// never waits for this: an expired hold stops counting at once.
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 30;
@@ -91,9 +95,9 @@ pub struct ServeConfig {
     /// Apply pending migrations at start (off when a deployment job runs `stockd migrate`).
     #[arg(long, env = "STOCKD_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
-    /// Milliseconds a GetSalableQuantities answer may be reused (0: off, every call reads
-    /// PostgreSQL). Reservations and CheckQuantities never use it.
-    #[arg(long, env = "STOCKD_AVAILABILITY_CACHE_MS", default_value_t = 0)]
+    /// Milliseconds a GetSalableQuantities answer may be reused unless a change notice ends it
+    /// sooner (0: off, every call reads PostgreSQL). Reservations and CheckQuantities never use it.
+    #[arg(long, env = "STOCKD_AVAILABILITY_CACHE_MS", default_value_t = DEFAULT_AVAILABILITY_CACHE_MS)]
     pub availability_cache_ms: u64,
     /// Most (stock, SKU) entries the availability cache keeps.
     #[arg(
@@ -301,7 +305,9 @@ impl ServeConfig {
         // The cache's listener keeps one pooled connection for itself.
         if self.availability_cache_ms > 0 && self.database.db_max_connections < 2 {
             return Err(
-                "STOCKD_AVAILABILITY_CACHE_MS needs STOCKD_DB_MAX_CONNECTIONS of at least 2".into(),
+                "the availability cache (STOCKD_AVAILABILITY_CACHE_MS, on by default) needs \
+                 STOCKD_DB_MAX_CONNECTIONS of at least 2; or set STOCKD_AVAILABILITY_CACHE_MS=0"
+                    .into(),
             );
         }
         match (&self.auth.auth_tokens_file, self.auth.auth_disabled) {
@@ -346,8 +352,19 @@ mod tests {
         assert!(one.validate().unwrap_err().contains("at least 2"));
         let two = serve(&[&cache_on[..], &["--db-max-connections", "2"]].concat());
         assert_eq!(two.validate(), Ok(()));
-        let off = serve(&["--db-max-connections", "1"]);
+        let by_default = serve(&["--db-max-connections", "1"]);
+        assert!(by_default.validate().unwrap_err().contains("at least 2"));
+        let off = serve(&["--db-max-connections", "1", "--availability-cache-ms", "0"]);
         assert_eq!(off.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_availability_cache_is_on_for_a_minute_unless_turned_off() {
+        let default = serve(&[]).availability_cache();
+        assert_eq!(default.ttl, Duration::from_secs(60));
+        assert_eq!(default.max_skus, 200_000);
+        let off = serve(&["--availability-cache-ms", "0"]).availability_cache();
+        assert_eq!(off.ttl, Duration::ZERO);
     }
 
     #[test]
