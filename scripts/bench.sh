@@ -24,6 +24,10 @@
 #                 count, then at half the best rate for p99); then, at CLIENTS, a skewed load
 #                 (HOT_SHARE % of the picks from SKU1..HOT_SKUS) without and with the cache, and
 #                 the mix against the cached replica.
+#   storage       not run by default, and best run alone (it writes orders straight into the
+#                 database): other storage designs for PlaceOrder emulated in SQL
+#                 (scripts/storage/README.md), each at STORAGE_CLIENTS batches in flight,
+#                 printing the CPU time per reserved line next to uniform_update's at 64 clients
 #
 # stockd-bench prints one `scenario=… key=value …` line per run on stdout and a progress line on
 # stderr every second; pgbench's progress also goes to stderr. Every result and ratio line is
@@ -55,6 +59,7 @@
 #   databases alike)  POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
 #   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
 #   WORKERS [0] (STOCKD_WORKER_THREADS of both stockd replicas; 0 leaves one per core)
+#   STORAGE_CLIENTS [4]  STORAGE_VARIANTS ["current stock_row order_row both_with_ledger both"]
 #   RUN [r<UTC time>] (prefix of the order ids, so runs on one database never collide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +84,8 @@ LEDGER_ROWS=${LEDGER_ROWS:-0}
 CONSISTENCY_ORDERS=${CONSISTENCY_ORDERS:-0}
 AUTH=${AUTH:-1}
 WORKERS=${WORKERS:-0}
+STORAGE_CLIENTS=${STORAGE_CLIENTS:-4}
+STORAGE_VARIANTS=${STORAGE_VARIANTS:-"current stock_row order_row both_with_ledger both"}
 RUN=${RUN:-r$(date -u +%Y%m%d%H%M%S)}
 
 started=$(date +%s)
@@ -229,6 +236,22 @@ availability_runs() {
     say "half-load $name: clients=$(field "$line" clients) offered=$half/s p99_ms=$(field "$line" p99_ms) (target < 5; the generator's own send_late_p99_ms=$(field "$line" send_late_p99_ms))"
   fi
 }
+# Runs pgbench script $1 on database $2 with $3 clients and generic plans, as stockd's sessions
+# use; sets $tps and $cpu_us, the machine's busy CPU time per transaction (everything on it is
+# PostgreSQL or pgbench while it runs).
+cpu_per_transaction() {
+  local script=$1 url=$2 c=$3 out b1 i1 b2 i2 n
+  shift 3
+  read -r b1 i1 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+  out=$(PGOPTIONS="-c plan_cache_mode=force_generic_plan" "$STOCKD_PG_BIN/pgbench" -n -M prepared \
+    -c "$c" -j $((c < 2 ? c : 2)) -T "$DURATION" "$@" -f "$script" "$url")
+  read -r b2 i2 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+  n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
+  cpu_us=$(awk -v b=$((b2 - b1)) -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "%.1f", b * 1000000 / hz / n; else print 0 }')
+}
+
 for scenario in $SCENARIOS; do
   echo "== $scenario" >&2
   case $scenario in
@@ -320,8 +343,23 @@ for scenario in $SCENARIOS; do
     wait "$cached_pid" 2>/dev/null || true
     cached_pid=""
     ;;
+  storage)
+    # Other storage designs for PlaceOrder, emulated in SQL (scripts/storage/README.md): the
+    # PostgreSQL CPU a reserved line would cost under each, against the raw baseline's.
+    PGOPTIONS="-c client_min_messages=warning" psql_ "$DATABASE_URL" -f scripts/storage/setup.sql >/dev/null
+    for variant in $STORAGE_VARIANTS; do
+      settle_stockd
+      cat scripts/storage/batch.sql "scripts/storage/$variant.sql" >"$STOCKD_PG_DIR/storage.sql"
+      cpu_per_transaction "$STOCKD_PG_DIR/storage.sql" "$DATABASE_URL" "$STORAGE_CLIENTS" \
+        -D skus="$SKUS"
+      say "scenario=storage_$variant clients=$STORAGE_CLIENTS seconds=$DURATION batches_per_s=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }') lines_per_s=$(awk -v t="$tps" 'BEGIN { printf "%.0f", t * 33 }') cpu_us_per_line=$(awk -v c="$cpu_us" 'BEGIN { printf "%.1f", c / 33 }')"
+    done
+    psql_ "$baseline_url" -f "$BENCH_DIR/reset.sql" >/dev/null
+    cpu_per_transaction "$BENCH_DIR/uniform_update.sql" "$baseline_url" 64
+    say "scenario=storage_baseline_uniform_update clients=64 seconds=$DURATION tps=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }') cpu_us_per_line=$cpu_us"
+    ;;
   *)
-    echo "unknown scenario $scenario (availability, checkout, flash, mix, cached)" >&2
+    echo "unknown scenario $scenario (availability, checkout, flash, mix, cached, storage)" >&2
     exit 2
     ;;
   esac

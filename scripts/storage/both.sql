@@ -1,0 +1,7 @@
+-- One-row read and orders as rows, no placement ledger rows (README.md).
+SELECT DISTINCT c.type, c.code, c.stock_id FROM sales_channel c JOIN unnest(array_fill('website'::text, ARRAY[11]), array_fill('base'::text, ARRAY[11])) AS k(t, c2) ON c.type = k.t AND c.code = k.c2;
+BEGIN;
+SELECT t.*, g.manage_stock AS g_manage_stock, g.backorders AS g_backorders, g.out_of_stock_threshold AS g_threshold, g.min_sale_qty AS g_min, g.max_sale_qty AS g_max, g.qty_increments AS g_increments FROM emu_stock_sku t CROSS JOIN global_settings g WHERE t.stock_id = 1 AND t.sku = ANY(:batch_skus::text[]) ORDER BY t.sku FOR UPDATE OF t;
+SELECT sku, SUM(quantity) AS held, MIN(expires_at) AS next_expiry FROM cart_hold WHERE stock_id = 1 AND sku = ANY(:batch_skus::text[]) AND expires_at > now() GROUP BY sku;
+WITH o AS ( INSERT INTO emu_order (order_id, stock_id, channel_type, channel_code, cart_id, fingerprint, created_at, skus, ordered, backordered, reserved, notices) SELECT x.order_id, 1, 'website', 'base', NULL, 'fp0123456789abcdef0123456789abcdef', now(), array_agg(x.sku ORDER BY x.position), array_agg(1::numeric), array_agg(0::numeric), array_agg(true), array_agg(false) FROM unnest(:line_orders::text[], :batch_skus::text[], :positions::int[]) AS x(order_id, sku, position) GROUP BY x.order_id ON CONFLICT (order_id) DO NOTHING RETURNING order_id ), t AS ( UPDATE emu_stock_sku t SET reserved = t.reserved - 1 FROM unnest(:batch_skus::text[]) AS d(sku) WHERE t.stock_id = 1 AND t.sku = d.sku ) SELECT order_id FROM o;
+COMMIT;
