@@ -9,7 +9,8 @@
 #   4. check that the rendered pieces agree (probe ports, drain vs termination grace period,
 #      migrations, selectors, hardening);
 #   5. negative checks: broken values (a string port, a typo'd key, no database Secret, a hold TTL
-#      above its maximum) and a broken manifest must all be rejected.
+#      above its maximum, one pooled connection with the availability cache on) and a broken
+#      manifest must all be rejected.
 # Installs its two pinned Python packages into a virtualenv on first use
 # (STOCKD_CHART_VENV, default ~/.cache/stockd-chart-venv). Exits non-zero on any failure.
 set -euo pipefail
@@ -295,8 +296,8 @@ with helm.Chart.load(str(CHART)) as chart:
 
     base = cases.get("default-values.yaml") or next(iter(cases.values()))
 
-    def with_value(path, value):
-        values = copy.deepcopy(base)
+    def with_value(path, value, start=None):
+        values = copy.deepcopy(base if start is None else start)
         *parents, leaf = path.split(".")
         node = values
         for key in parents:
@@ -323,6 +324,12 @@ with helm.Chart.load(str(CHART)) as chart:
             lambda: chart.render(with_value("holds", {"ttlDefaultSeconds": 7200, "ttlMaxSeconds": 3600,
                                                       "sweepIntervalSeconds": 30}),
                                  name=RELEASE, namespace=NAMESPACE))
+    one_connection = with_value("database.maxConnections", 1)
+    rejects("database.maxConnections 1 with the availability cache on fails rendering",
+            lambda: chart.render(one_connection, name=RELEASE, namespace=NAMESPACE))
+    check(bool(chart.render(with_value("availabilityCache.ttlMilliseconds", 0, one_connection),
+                            name=RELEASE, namespace=NAMESPACE)),
+          "database.maxConnections 1 with the availability cache off renders")
 
     # The validator itself must be awake: a named port in a gRPC probe is invalid Kubernetes.
     docs = render(chart, base)

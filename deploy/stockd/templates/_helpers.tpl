@@ -136,6 +136,9 @@ start, so a bad combination fails at `helm install` instead of in a crash-loopin
 {{- if and .Values.tls.existingSecret (has (int .Values.tls.plaintextHealthPort) $ports) }}
 {{- fail "tls.plaintextHealthPort must differ from grpc.port and metrics.port" }}
 {{- end }}
+{{- if and (gt (int .Values.availabilityCache.ttlMilliseconds) 0) (lt (int .Values.database.maxConnections) 2) }}
+{{- fail "the availability cache (availabilityCache.ttlMilliseconds, on by default) listens on one pooled connection: set database.maxConnections to at least 2, or availabilityCache.ttlMilliseconds to 0" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
