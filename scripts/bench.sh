@@ -27,7 +27,8 @@
 #   storage       not run by default, and best run alone (it writes orders straight into the
 #                 database): other storage designs for PlaceOrder emulated in SQL
 #                 (scripts/storage/README.md), each at STORAGE_CLIENTS batches in flight,
-#                 printing the CPU time per reserved line next to uniform_update's at 64 clients
+#                 printing the CPU time per reserved line next to uniform_update's at 64 clients,
+#                 and per availability call of 50 SKUs next to read_batch50's
 #
 # stockd-bench prints one `scenario=… key=value …` line per run on stdout and a progress line on
 # stderr every second; pgbench's progress also goes to stderr. Every result and ratio line is
@@ -60,6 +61,7 @@
 #   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
 #   WORKERS [0] (STOCKD_WORKER_THREADS of both stockd replicas; 0 leaves one per core)
 #   STORAGE_CLIENTS [4]  STORAGE_VARIANTS ["current stock_row order_row both_with_ledger both"]
+#   STORAGE_READ_VARIANTS ["read_current read_stock_row"]
 #   RUN [r<UTC time>] (prefix of the order ids, so runs on one database never collide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,6 +88,7 @@ AUTH=${AUTH:-1}
 WORKERS=${WORKERS:-0}
 STORAGE_CLIENTS=${STORAGE_CLIENTS:-4}
 STORAGE_VARIANTS=${STORAGE_VARIANTS:-"current stock_row order_row both_with_ledger both"}
+STORAGE_READ_VARIANTS=${STORAGE_READ_VARIANTS:-"read_current read_stock_row"}
 RUN=${RUN:-r$(date -u +%Y%m%d%H%M%S)}
 
 started=$(date +%s)
@@ -354,7 +357,16 @@ for scenario in $SCENARIOS; do
         -D skus="$SKUS"
       say "scenario=storage_$variant clients=$STORAGE_CLIENTS seconds=$DURATION batches_per_s=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }') lines_per_s=$(awk -v t="$tps" 'BEGIN { printf "%.0f", t * 33 }') cpu_us_per_line=$(awk -v c="$cpu_us" 'BEGIN { printf "%.1f", c / 33 }')"
     done
+    for variant in $STORAGE_READ_VARIANTS; do
+      settle_stockd
+      cat scripts/storage/read_batch.sql "scripts/storage/$variant.sql" >"$STOCKD_PG_DIR/storage.sql"
+      cpu_per_transaction "$STOCKD_PG_DIR/storage.sql" "$DATABASE_URL" "$STORAGE_CLIENTS" \
+        -D skus="$SKUS"
+      say "scenario=storage_$variant clients=$STORAGE_CLIENTS seconds=$DURATION calls_per_s=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }') cpu_us_per_call=$cpu_us"
+    done
     psql_ "$baseline_url" -f "$BENCH_DIR/reset.sql" >/dev/null
+    cpu_per_transaction "$BENCH_DIR/read_batch50.sql" "$baseline_url" "$STORAGE_CLIENTS"
+    say "scenario=storage_baseline_read_batch50 clients=$STORAGE_CLIENTS seconds=$DURATION tps=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }') cpu_us_per_call=$cpu_us"
     cpu_per_transaction "$BENCH_DIR/uniform_update.sql" "$baseline_url" 64
     say "scenario=storage_baseline_uniform_update clients=64 seconds=$DURATION tps=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }') cpu_us_per_line=$cpu_us"
     ;;
