@@ -347,8 +347,9 @@ for scenario in $SCENARIOS; do
     cached_pid=""
     ;;
   storage)
-    # Other storage designs for PlaceOrder, emulated in SQL (scripts/storage/README.md): the
-    # PostgreSQL CPU a reserved line would cost under each, against the raw baseline's.
+    # Other storage designs, emulated in SQL (scripts/storage/README.md): the machine's CPU time
+    # (PostgreSQL and pgbench) per reserved line and per availability call under each, against
+    # the raw baselines'.
     PGOPTIONS="-c client_min_messages=warning" psql_ "$DATABASE_URL" -f scripts/storage/setup.sql >/dev/null
     for variant in $STORAGE_VARIANTS; do
       settle_stockd

@@ -140,8 +140,6 @@ async fn backorders_down_to_minus_twenty_sell_exactly_seventy(pool: PgPool) {
     );
 }
 
-/// Orders over overlapping sets of SKUs, some listing them in reverse, run in parallel batches:
-/// none may deadlock into an error, and no SKU may sell more than it has.
 /// Places 60 one-unit orders over distinct SKUs at once, two batches allowed in flight and the
 /// second starting once `min_waiting` orders wait: every order must be placed, whether or not
 /// enough wait to start a batch beside the running one.
@@ -180,6 +178,8 @@ async fn orders_start_batches_side_by_side_as_soon_as_one_waits_when_so_configur
     sixty_orders_at_once_are_all_placed(pool, 1).await;
 }
 
+/// Orders over overlapping sets of SKUs, some listing them in reverse, run in parallel batches:
+/// none may deadlock into an error, and no SKU may sell more than it has.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn overlapping_multi_line_orders_never_oversell_any_sku(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
