@@ -38,6 +38,9 @@ pub const SWEEP_FAILURES: &str = "stockd_sweep_failures_total";
 pub const ORDER_BATCHES: &str = "stockd_order_batches_total";
 /// Orders those batches held, by the same `outcome`: divided by the batches, the batch size.
 pub const ORDER_BATCH_ORDERS: &str = "stockd_order_batch_orders_total";
+/// PlaceOrder calls dropped unplaced because the caller cancelled or timed out while the order
+/// waited for a batch: a rising rate means callers give up before the database keeps up.
+pub const ORDERS_ABANDONED: &str = "stockd_orders_abandoned_total";
 /// Open connections in the pool, sampled at each scrape.
 pub const POOL_CONNECTIONS: &str = "stockd_db_pool_connections";
 /// Idle connections in the pool, sampled at each scrape.
@@ -134,6 +137,10 @@ impl Metrics {
             (
                 ORDER_BATCH_ORDERS,
                 "Orders in PlaceOrder batches, by the batch's outcome.",
+            ),
+            (
+                ORDERS_ABANDONED,
+                "Orders dropped unplaced because their caller left while they waited for a batch.",
             ),
             (
                 CACHE_SKUS,
@@ -261,6 +268,8 @@ impl Metrics {
             self.counter(ORDER_BATCH_ORDERS, vec![Label::new("outcome", outcome)])
                 .absolute(orders);
         }
+        self.counter(ORDERS_ABANDONED, vec![])
+            .absolute(stats.abandoned_orders);
     }
 
     /// Samples the availability cache, when it is on.

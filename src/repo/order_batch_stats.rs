@@ -1,5 +1,6 @@
 //! What group commit has done, for operators: how many orders a batch takes on average and how
-//! often a batch fails and its orders are placed one by one (each alone is much slower).
+//! often a batch fails and its orders are placed one by one (each alone is much slower), and how
+//! many orders were dropped because their caller left before a batch took them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +15,8 @@ pub struct OrderBatchStats {
     pub fell_back: u64,
     /// Orders of those batches.
     pub fell_back_orders: u64,
+    /// Orders dropped unplaced because their caller cancelled or timed out while they waited.
+    pub abandoned_orders: u64,
 }
 
 /// The running counts, shared by every clone of the repository.
@@ -23,6 +26,7 @@ pub(super) struct OrderBatchCounters {
     committed_orders: AtomicU64,
     fell_back: AtomicU64,
     fell_back_orders: AtomicU64,
+    abandoned_orders: AtomicU64,
 }
 
 impl OrderBatchCounters {
@@ -40,6 +44,14 @@ impl OrderBatchCounters {
             .fetch_add(count(orders), Ordering::Relaxed);
     }
 
+    /// Counts `orders` dropped because their callers left while they waited.
+    pub(super) fn abandoned(&self, orders: usize) {
+        if orders > 0 {
+            self.abandoned_orders
+                .fetch_add(count(orders), Ordering::Relaxed);
+        }
+    }
+
     /// The totals so far.
     pub(super) fn stats(&self) -> OrderBatchStats {
         OrderBatchStats {
@@ -47,6 +59,7 @@ impl OrderBatchCounters {
             committed_orders: self.committed_orders.load(Ordering::Relaxed),
             fell_back: self.fell_back.load(Ordering::Relaxed),
             fell_back_orders: self.fell_back_orders.load(Ordering::Relaxed),
+            abandoned_orders: self.abandoned_orders.load(Ordering::Relaxed),
         }
     }
 }
@@ -65,6 +78,8 @@ mod tests {
         counters.committed(3);
         counters.committed(1);
         counters.fell_back(5);
+        counters.abandoned(0);
+        counters.abandoned(2);
         assert_eq!(
             counters.stats(),
             OrderBatchStats {
@@ -72,6 +87,7 @@ mod tests {
                 committed_orders: 4,
                 fell_back: 1,
                 fell_back_orders: 5,
+                abandoned_orders: 2,
             }
         );
     }

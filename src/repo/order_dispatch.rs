@@ -7,6 +7,12 @@
 //! commit side by side instead of queueing behind each other. Because this process's batches never
 //! wait for each other's row locks, a small catalogue, where concurrent orders often share a SKU,
 //! does not turn parallel batches into a convoy.
+//!
+//! An order whose caller has gone (it cancelled, or its deadline passed) while the order waited
+//! is dropped when the next batch is formed, not placed: under overload, work for answers nobody
+//! reads would only lengthen the queue for the callers still waiting, and the retries of the
+//! callers who gave up would pile on top. The caller was told nothing, so its retry with the same
+//! order id places the order then (docs/reservations.md).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -112,7 +118,8 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
             scan |= waiting.push_counted(job, &busy, rules.min_waiting);
         }
         while scan && rules.may_start(in_flight, waiting.queue.len()) {
-            let batch = waiting.take_batch(&busy);
+            let (batch, abandoned) = waiting.take_batch(&busy, |job| job.reply.is_closed());
+            repo.batch_counters.abandoned(abandoned);
             if batch.is_empty() {
                 break;
             }
@@ -182,12 +189,22 @@ impl<T> Waiting<T> {
     }
 
     /// Takes, in arrival order, up to MAX_BATCH orders that share no SKU with `busy` nor with an
-    /// earlier order left waiting; the rest keep their order.
-    fn take_batch(&mut self, busy: &HashSet<String>) -> Vec<(T, Vec<String>)> {
+    /// earlier order left waiting; the rest keep their order. Orders whose caller is `gone` are
+    /// dropped instead and only counted, so they hold up no later order of their SKUs either.
+    fn take_batch(
+        &mut self,
+        busy: &HashSet<String>,
+        gone: impl Fn(&T) -> bool,
+    ) -> (Vec<(T, Vec<String>)>, usize) {
         let mut batch = Vec::new();
+        let mut abandoned = 0;
         let mut left = VecDeque::with_capacity(self.queue.len());
         self.skus.clear();
         while let Some((item, skus)) = self.queue.pop_front() {
+            if gone(&item) {
+                abandoned += 1;
+                continue;
+            }
             let free = skus
                 .iter()
                 .all(|s| !busy.contains(s) && !self.skus.contains_key(s));
@@ -201,7 +218,7 @@ impl<T> Waiting<T> {
             }
         }
         self.queue = left;
-        batch
+        (batch, abandoned)
     }
 }
 
@@ -215,7 +232,8 @@ mod tests {
         for (i, skus) in pending.iter().enumerate() {
             waiting.push_item(i, skus.iter().map(|s| (*s).to_owned()).collect(), &busy);
         }
-        let batch = waiting.take_batch(&busy);
+        let (batch, abandoned) = waiting.take_batch(&busy, |_| false);
+        assert_eq!(abandoned, 0);
         (
             batch.into_iter().map(|(i, _)| i).collect(),
             waiting.queue.into_iter().map(|(i, _)| i).collect(),
@@ -248,7 +266,8 @@ mod tests {
         assert!(!waiting.push_item(1, vec!["HOT".into()], &busy));
         assert!(waiting.reached(2), "A may now go beside the running batch");
         let batch: Vec<usize> = waiting
-            .take_batch(&busy)
+            .take_batch(&busy, |_| false)
+            .0
             .into_iter()
             .map(|(i, _)| i)
             .collect();
@@ -304,5 +323,34 @@ mod tests {
         let (batch, rest) = take(&many, &[]);
         assert_eq!(batch.len(), MAX_BATCH);
         assert_eq!(rest, vec![MAX_BATCH, MAX_BATCH + 1, MAX_BATCH + 2]);
+    }
+
+    #[test]
+    fn orders_whose_caller_has_gone_are_dropped_and_hold_up_no_later_order() {
+        // 0 and 2 were abandoned: 1 shares HOT only with 0 and goes; 3 waits behind 1 no longer,
+        // because 1 is in the batch; 4 is named by nobody else.
+        let busy = HashSet::new();
+        let mut waiting = Waiting::default();
+        for (i, skus) in [["HOT"], ["HOT"], ["A"], ["HOT"], ["B"]].iter().enumerate() {
+            waiting.push_item(i, skus.iter().map(|s| (*s).to_owned()).collect(), &busy);
+        }
+        let (batch, abandoned) = waiting.take_batch(&busy, |i| *i == 0 || *i == 2);
+        let batch: Vec<usize> = batch.into_iter().map(|(i, _)| i).collect();
+        assert_eq!(abandoned, 2);
+        assert_eq!(batch, [1, 3, 4], "the orders left, in arrival order");
+        assert!(waiting.queue.is_empty(), "nothing abandoned stays queued");
+    }
+
+    #[test]
+    fn an_abandoned_order_is_dropped_even_while_its_sku_is_busy() {
+        let busy: HashSet<String> = ["HOT".to_owned()].into();
+        let mut waiting = Waiting::default();
+        waiting.push_item(0, vec!["HOT".into()], &busy);
+        waiting.push_item(1, vec!["HOT".into()], &busy);
+        let (batch, abandoned) = waiting.take_batch(&busy, |i| *i == 0);
+        assert!(batch.is_empty());
+        assert_eq!(abandoned, 1);
+        let left: Vec<usize> = waiting.queue.iter().map(|(i, _)| *i).collect();
+        assert_eq!(left, [1]);
     }
 }

@@ -3,6 +3,7 @@
 // Helpers outside #[test] functions panic on purpose: a broken fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+mod abandoned_orders;
 mod auth;
 mod availability;
 mod availability_cache;

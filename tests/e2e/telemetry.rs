@@ -394,7 +394,13 @@ async fn the_metrics_endpoint_counts_calls_by_method_and_status(pool: PgPool) {
             "{text}"
         );
     }
-    // Each order went alone into its own batch, refused or not; none fell back.
+    // Each order went alone into its own batch, refused or not; none fell back, none was
+    // abandoned by its caller.
+    assert_eq!(
+        sample(&text, "stockd_orders_abandoned_total", &[]),
+        Some(0.0),
+        "{text}"
+    );
     for (outcome, count) in [("committed", 2.0), ("fell_back", 0.0)] {
         for name in [
             "stockd_order_batches_total",

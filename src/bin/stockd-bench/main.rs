@@ -39,6 +39,10 @@ struct Cli {
         global = true
     )]
     token: Option<String>,
+    /// Deadline sent with every call, in milliseconds (`grpc-timeout`), as a storefront that gives
+    /// up after a while sends one; stockd stops working on a call once it has passed. Absent: none.
+    #[arg(long, global = true)]
+    deadline_ms: Option<u64>,
     /// What to run.
     #[command(subcommand)]
     command: Command,
@@ -125,7 +129,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let target = Target {
         addr: cli.addr,
-        auth: Bearer::new(cli.token.as_deref())?,
+        headers: CallHeaders::new(cli.token.as_deref(), cli.deadline_ms)?,
     };
     match cli.command {
         Command::Load(args) => catalogue::load(target.connect().await?, &args).await,
@@ -137,40 +141,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A connection to stockd that sends the bearer token, if any, with every call.
-pub(crate) type Ch = InterceptedService<Channel, Bearer>;
+/// A connection to stockd that sends the bearer token and the deadline, if any, with every call.
+pub(crate) type Ch = InterceptedService<Channel, CallHeaders>;
 
-/// Adds `authorization: Bearer <token>` to every call.
+/// Adds `authorization: Bearer <token>` and `grpc-timeout` to every call.
 #[derive(Debug, Clone)]
-pub(crate) struct Bearer(Option<AsciiMetadataValue>);
+pub(crate) struct CallHeaders {
+    authorization: Option<AsciiMetadataValue>,
+    deadline: Option<Duration>,
+}
 
-impl Bearer {
-    fn new(token: Option<&str>) -> anyhow::Result<Self> {
-        Ok(Self(match token.filter(|t| !t.is_empty()) {
-            Some(token) => Some(format!("Bearer {token}").parse()?),
-            None => None,
-        }))
+impl CallHeaders {
+    fn new(token: Option<&str>, deadline_ms: Option<u64>) -> anyhow::Result<Self> {
+        Ok(Self {
+            authorization: match token.filter(|t| !t.is_empty()) {
+                Some(token) => Some(format!("Bearer {token}").parse()?),
+                None => None,
+            },
+            deadline: deadline_ms.map(Duration::from_millis),
+        })
     }
 }
 
-impl Interceptor for Bearer {
+impl Interceptor for CallHeaders {
     fn call(
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
+        if let Some(value) = &self.authorization {
             request
                 .metadata_mut()
                 .insert("authorization", value.clone());
+        }
+        if let Some(deadline) = self.deadline {
+            request.set_timeout(deadline);
         }
         Ok(request)
     }
 }
 
-/// Where stockd is and how to authenticate to it.
+/// Where stockd is, and what every call to it carries.
 pub(crate) struct Target {
     addr: String,
-    auth: Bearer,
+    headers: CallHeaders,
 }
 
 impl Target {
@@ -182,7 +195,7 @@ impl Target {
             .tcp_nodelay(true)
             .connect()
             .await?;
-        Ok(InterceptedService::new(channel, self.auth.clone()))
+        Ok(InterceptedService::new(channel, self.headers.clone()))
     }
 }
 
