@@ -3,6 +3,7 @@
 
 mod availability;
 mod convert;
+mod deadline;
 mod fulfilment;
 pub mod observe;
 mod paging;

@@ -100,6 +100,7 @@ impl ReservationService for ReservationApi {
         &self,
         request: Request<pb::PlaceOrderRequest>,
     ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
+        let time_left = super::deadline::time_left(request.metadata());
         let req = request.into_inner();
         let mut v = Violations::new();
         let order = order_id(&mut v, "order_id", &req.order_id);
@@ -116,12 +117,15 @@ impl ReservationService for ReservationApi {
             finish(v, order.zip(channel).zip(lines).zip(cart))?;
         let placed = self
             .repo
-            .place_order(&OrderRequest {
-                order_id,
-                channel,
-                cart,
-                lines,
-            })
+            .place_order_within(
+                &OrderRequest {
+                    order_id,
+                    channel,
+                    cart,
+                    lines,
+                },
+                time_left,
+            )
             .await?;
         Ok(Response::new(pb::PlaceOrderResponse {
             order_id: placed.order_id.to_string(),

@@ -58,6 +58,15 @@ impl From<RepoError> for Status {
                 tracing::warn!(error.cause_chain = ?cause, "database unavailable");
                 retryable(Code::Unavailable, message)
             }
+            RepoError::Overloaded { .. } => {
+                let mut details = ErrorDetails::with_retry_info(Some(RETRY_DELAY));
+                details.set_error_info(
+                    "OVERLOADED",
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                Status::with_error_details(Code::Unavailable, message, details)
+            }
             RepoError::Aborted(ref cause) => {
                 tracing::warn!(error.cause_chain = ?cause, "transaction kept conflicting");
                 retryable(Code::Aborted, message)

@@ -41,6 +41,9 @@ pub const ORDER_BATCH_ORDERS: &str = "stockd_order_batch_orders_total";
 /// PlaceOrder calls dropped unplaced because the caller cancelled or timed out while the order
 /// waited for a batch: a rising rate means callers give up before the database keeps up.
 pub const ORDERS_ABANDONED: &str = "stockd_orders_abandoned_total";
+/// PlaceOrder calls refused at once (UNAVAILABLE) because the orders already queued had waited
+/// longer than the call's deadline allowed: the server is shedding load.
+pub const ORDERS_SHED: &str = "stockd_orders_shed_total";
 /// Open connections in the pool, sampled at each scrape.
 pub const POOL_CONNECTIONS: &str = "stockd_db_pool_connections";
 /// Idle connections in the pool, sampled at each scrape.
@@ -141,6 +144,10 @@ impl Metrics {
             (
                 ORDERS_ABANDONED,
                 "Orders dropped unplaced because their caller left while they waited for a batch.",
+            ),
+            (
+                ORDERS_SHED,
+                "Orders refused at once because the queue was longer than their caller's deadline.",
             ),
             (
                 CACHE_SKUS,
@@ -270,6 +277,8 @@ impl Metrics {
         }
         self.counter(ORDERS_ABANDONED, vec![])
             .absolute(stats.abandoned_orders);
+        self.counter(ORDERS_SHED, vec![])
+            .absolute(stats.shed_orders);
     }
 
     /// Samples the availability cache, when it is on.

@@ -63,6 +63,16 @@ pub enum RepoError {
     /// Anything else the database said.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// Orders already queued have waited longer than this caller's deadline allows, so it would
+    /// not be answered in time; it was not placed and may be retried.
+    #[error(
+        "too many orders are waiting: the oldest has waited {} ms, longer than the call's deadline allows; the order was not placed",
+        .waited.as_millis()
+    )]
+    Overloaded {
+        /// How long the oldest waiting order had waited.
+        waited: std::time::Duration,
+    },
     /// A stored row breaks an invariant the schema should have kept.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

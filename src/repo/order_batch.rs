@@ -35,6 +35,10 @@ pub(super) struct Job {
     pub(super) request: OrderRequest,
     pub(super) print: String,
     pub(super) reply: oneshot::Sender<Result<PlacedOrder, RepoError>>,
+    /// When the order was submitted, to tell how long the queue makes orders wait.
+    pub(super) queued_at: std::time::Instant,
+    /// When its caller stops waiting, if it said.
+    pub(super) deadline: Option<std::time::Instant>,
 }
 
 /// What the batch decided for one job.

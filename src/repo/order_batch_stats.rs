@@ -1,6 +1,7 @@
 //! What group commit has done, for operators: how many orders a batch takes on average and how
 //! often a batch fails and its orders are placed one by one (each alone is much slower), and how
-//! many orders were dropped because their caller left before a batch took them.
+//! many orders were dropped because their caller left before a batch took them or refused
+//! because it would have left first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,6 +18,8 @@ pub struct OrderBatchStats {
     pub fell_back_orders: u64,
     /// Orders dropped unplaced because their caller cancelled or timed out while they waited.
     pub abandoned_orders: u64,
+    /// Orders refused at once because the queue was longer than their caller's deadline.
+    pub shed_orders: u64,
 }
 
 /// The running counts, shared by every clone of the repository.
@@ -27,6 +30,7 @@ pub(super) struct OrderBatchCounters {
     fell_back: AtomicU64,
     fell_back_orders: AtomicU64,
     abandoned_orders: AtomicU64,
+    shed_orders: AtomicU64,
 }
 
 impl OrderBatchCounters {
@@ -52,6 +56,11 @@ impl OrderBatchCounters {
         }
     }
 
+    /// Counts one order refused because its caller's deadline would pass in the queue.
+    pub(super) fn shed(&self) {
+        self.shed_orders.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The totals so far.
     pub(super) fn stats(&self) -> OrderBatchStats {
         OrderBatchStats {
@@ -60,6 +69,7 @@ impl OrderBatchCounters {
             fell_back: self.fell_back.load(Ordering::Relaxed),
             fell_back_orders: self.fell_back_orders.load(Ordering::Relaxed),
             abandoned_orders: self.abandoned_orders.load(Ordering::Relaxed),
+            shed_orders: self.shed_orders.load(Ordering::Relaxed),
         }
     }
 }
@@ -80,6 +90,7 @@ mod tests {
         counters.fell_back(5);
         counters.abandoned(0);
         counters.abandoned(2);
+        counters.shed();
         assert_eq!(
             counters.stats(),
             OrderBatchStats {
@@ -88,6 +99,7 @@ mod tests {
                 fell_back: 1,
                 fell_back_orders: 5,
                 abandoned_orders: 2,
+                shed_orders: 1,
             }
         );
     }

@@ -13,8 +13,16 @@
 //! reads would only lengthen the queue for the callers still waiting, and the retries of the
 //! callers who gave up would pile on top. The caller was told nothing, so its retry with the same
 //! order id places the order then (docs/reservations.md).
+//!
+//! A caller that sent a deadline is refused at once when the oldest order still waiting has
+//! already waited longer than that deadline leaves: its order would wait about as long, so it
+//! would be placed only after its caller gave up. Refusing it keeps the queue short enough that
+//! the orders in it are answered in time.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    time::{Duration, Instant},
+};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -103,7 +111,11 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
         let mut scan = false;
         tokio::select! {
             job = queue.recv(), if open => match job {
-                Some(job) => scan |= waiting.push_counted(job, &busy, rules.min_waiting),
+                Some(job) => {
+                    if let Some(job) = admit(job, &waiting, &repo) {
+                        scan |= waiting.push_counted(job, &busy, rules.min_waiting);
+                    }
+                }
                 None => open = false,
             },
             Some(skus) = done.recv(), if in_flight > 0 => {
@@ -115,7 +127,9 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
             }
         }
         while let Ok(job) = queue.try_recv() {
-            scan |= waiting.push_counted(job, &busy, rules.min_waiting);
+            if let Some(job) = admit(job, &waiting, &repo) {
+                scan |= waiting.push_counted(job, &busy, rules.min_waiting);
+            }
         }
         while scan && rules.may_start(in_flight, waiting.queue.len()) {
             let (batch, abandoned) = waiting.take_batch(&busy, |job| job.reply.is_closed());
@@ -134,6 +148,28 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
             });
         }
     }
+}
+
+/// Returns `job` to be queued, or answers it at once with [`RepoError::Overloaded`] when its
+/// caller's deadline would pass before the orders already waiting are through.
+fn admit(job: Job, waiting: &Waiting<Job>, repo: &Repo) -> Option<Job> {
+    let now = Instant::now();
+    let oldest = waiting.oldest(|job| !job.reply.is_closed());
+    let waited = oldest.map(|job| now.saturating_duration_since(job.queued_at));
+    match (job.deadline, waited) {
+        (Some(deadline), Some(waited)) if too_late(now, deadline, waited) => {
+            repo.batch_counters.shed();
+            let _ = job.reply.send(Err(RepoError::Overloaded { waited }));
+            None
+        }
+        _ => Some(job),
+    }
+}
+
+/// Whether an order due by `deadline` misses it if, from `now`, it waits as long as the oldest
+/// waiting order already has.
+fn too_late(now: Instant, deadline: Instant, waited: Duration) -> bool {
+    now.checked_add(waited).is_none_or(|done| done >= deadline)
 }
 
 /// Orders not yet in a batch, in arrival order, each with its SKUs, and how many of them name
@@ -171,6 +207,14 @@ impl Waiting<Job> {
 }
 
 impl<T> Waiting<T> {
+    /// The longest-waiting order that is still `live`.
+    fn oldest(&self, live: impl Fn(&T) -> bool) -> Option<&T> {
+        self.queue
+            .iter()
+            .map(|(item, _)| item)
+            .find(|item| live(item))
+    }
+
     /// Whether the queue is exactly `threshold` long: the moment a batch beside a running one
     /// may start, even if the newest order itself must wait.
     fn reached(&self, threshold: usize) -> bool {
@@ -352,5 +396,30 @@ mod tests {
         assert_eq!(abandoned, 1);
         let left: Vec<usize> = waiting.queue.iter().map(|(i, _)| *i).collect();
         assert_eq!(left, [1]);
+    }
+
+    #[test]
+    fn the_oldest_waiting_order_skips_those_whose_caller_has_gone() {
+        let busy = HashSet::new();
+        let mut waiting = Waiting::default();
+        assert_eq!(waiting.oldest(|_| true), None);
+        for i in 0..3 {
+            waiting.push_item(i, vec![format!("S{i}")], &busy);
+        }
+        assert_eq!(waiting.oldest(|i| *i != 0), Some(&1));
+    }
+
+    #[test]
+    fn an_order_is_too_late_when_waiting_as_long_as_the_oldest_reaches_its_deadline() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        assert!(!too_late(now, now + ms(200), ms(199)));
+        assert!(too_late(now, now + ms(200), ms(200)));
+        assert!(too_late(now, now + ms(100), ms(300)));
+        assert!(
+            too_late(now, now, Duration::ZERO),
+            "a deadline already passed"
+        );
+        assert!(too_late(now, now + ms(1), Duration::MAX), "no overflow");
     }
 }

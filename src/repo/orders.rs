@@ -160,16 +160,30 @@ impl Repo {
     /// concurrent orders (on any number of replicas) never sell more than is salable.
     #[tracing::instrument(skip_all, fields(order = %req.order_id, lines = req.lines.len()))]
     pub async fn place_order(&self, req: &OrderRequest) -> Result<PlacedOrder, RepoError> {
+        self.place_order_within(req, None).await
+    }
+
+    /// Places an order for a caller that waits at most `time_left`: refused at once with
+    /// [`RepoError::Overloaded`], and not placed, when the orders already queued have waited
+    /// longer than that (an overloaded server then serves the callers it can answer in time).
+    pub async fn place_order_within(
+        &self,
+        req: &OrderRequest,
+        time_left: Option<std::time::Duration>,
+    ) -> Result<PlacedOrder, RepoError> {
         let cart = req.cart.as_ref().map_or("", CartId::as_str);
         let print = fingerprint(
             &[req.channel.kind(), req.channel.code(), cart],
             req.lines.iter().map(|(s, q)| (s, *q)),
         );
         if let Some(batcher) = &self.orders {
+            let now = std::time::Instant::now();
             let job = Job {
                 request: req.clone(),
                 print: print.clone(),
                 reply: tokio::sync::oneshot::channel().0,
+                queued_at: now,
+                deadline: time_left.and_then(|left| now.checked_add(left)),
             };
             if let Some(answer) = batcher.submit(job).await
                 && let Ok(result) = answer.await

@@ -3,7 +3,6 @@
 // Helpers outside #[test] functions panic on purpose: a broken fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-mod abandoned_orders;
 mod auth;
 mod availability;
 mod availability_cache;
@@ -11,6 +10,7 @@ mod fulfilment;
 mod health;
 mod holds;
 mod orders;
+mod overloaded_orders;
 mod pool;
 mod readiness;
 mod replicas;
