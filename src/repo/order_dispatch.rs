@@ -153,17 +153,20 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
 /// Returns `job` to be queued, or answers it at once with [`RepoError::Overloaded`] when its
 /// caller's deadline would pass before the orders already waiting are through.
 fn admit(job: Job, waiting: &Waiting<Job>, repo: &Repo) -> Option<Job> {
+    let Some(deadline) = job.deadline else {
+        return Some(job);
+    };
     let now = Instant::now();
-    let oldest = waiting.oldest(|job| !job.reply.is_closed());
-    let waited = oldest.map(|job| now.saturating_duration_since(job.queued_at));
-    match (job.deadline, waited) {
-        (Some(deadline), Some(waited)) if too_late(now, deadline, waited) => {
-            repo.batch_counters.shed();
-            let _ = job.reply.send(Err(RepoError::Overloaded { waited }));
-            None
-        }
-        _ => Some(job),
+    let Some(oldest) = waiting.oldest(|job| !job.reply.is_closed()) else {
+        return Some(job);
+    };
+    let waited = now.saturating_duration_since(oldest.queued_at);
+    if !too_late(now, deadline, waited) {
+        return Some(job);
     }
+    repo.batch_counters.shed();
+    let _ = job.reply.send(Err(RepoError::Overloaded { waited }));
+    None
 }
 
 /// Whether an order due by `deadline` misses it if, from `now`, it waits as long as the oldest
