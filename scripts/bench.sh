@@ -24,6 +24,11 @@
 #                 count, then at half the best rate for p99); then, at CLIENTS, a skewed load
 #                 (HOT_SHARE % of the picks from SKU1..HOT_SKUS) without and with the cache, and
 #                 the mix against the cached replica.
+#   overload      not run by default: checkout at OVERLOAD_CLIENTS callers that each send a
+#                 deadline of OVERLOAD_DEADLINE_MS with every call and retry at once, more than
+#                 the database can answer in time; prints the orders answered per second and
+#                 how the others ended (UNAVAILABLE: refused at once because the queue would
+#                 have made them late; DEADLINE_EXCEEDED: late). No baseline.
 #   storage       not run by default, and best run alone (it writes orders straight into the
 #                 database): other storage designs for PlaceOrder emulated in SQL
 #                 (scripts/storage/README.md), each at STORAGE_CLIENTS batches in flight,
@@ -60,6 +65,7 @@
 #   databases alike)  POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
 #   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
 #   WORKERS [0] (STOCKD_WORKER_THREADS of both stockd replicas; 0 leaves one per core)
+#   OVERLOAD_CLIENTS ["1000 2000"]  OVERLOAD_DEADLINE_MS [200]
 #   STORAGE_CLIENTS [4]  STORAGE_VARIANTS ["current stock_row order_row both_with_ledger both"]
 #   STORAGE_READ_VARIANTS ["read_current read_stock_row"]
 #   RUN [r<UTC time>] (prefix of the order ids, so runs on one database never collide)
@@ -86,6 +92,8 @@ LEDGER_ROWS=${LEDGER_ROWS:-0}
 CONSISTENCY_ORDERS=${CONSISTENCY_ORDERS:-0}
 AUTH=${AUTH:-1}
 WORKERS=${WORKERS:-0}
+OVERLOAD_CLIENTS=${OVERLOAD_CLIENTS:-"1000 2000"}
+OVERLOAD_DEADLINE_MS=${OVERLOAD_DEADLINE_MS:-200}
 STORAGE_CLIENTS=${STORAGE_CLIENTS:-4}
 STORAGE_VARIANTS=${STORAGE_VARIANTS:-"current stock_row order_row both_with_ledger both"}
 STORAGE_READ_VARIANTS=${STORAGE_READ_VARIANTS:-"read_current read_stock_row"}
@@ -345,6 +353,18 @@ for scenario in $SCENARIOS; do
     kill "$cached_pid" 2>/dev/null || true
     wait "$cached_pid" 2>/dev/null || true
     cached_pid=""
+    ;;
+  overload)
+    # More callers with deadlines than the database can serve in time (BENCHMARKS.md,
+    # "Overload"): what matters is how many orders are still answered in time.
+    for c in $OVERLOAD_CLIENTS; do
+      settle_stockd
+      line=$(bench --deadline-ms "$OVERLOAD_DEADLINE_MS" checkout --skus "$SKUS" --clients "$c" \
+        --duration "$DURATION" --run "$RUN-over$c")
+      say "$line deadline_ms=$OVERLOAD_DEADLINE_MS"
+      others=$(field "$line" error_codes)
+      say "overload@$c: orders answered in time $(field "$line" orders_per_s)/s; the others: ${others:--}"
+    done
     ;;
   storage)
     # Other storage designs, emulated in SQL (scripts/storage/README.md): the machine's CPU time

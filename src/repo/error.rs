@@ -63,10 +63,10 @@ pub enum RepoError {
     /// Anything else the database said.
     #[error("database error")]
     Database(#[source] sqlx::Error),
-    /// Orders already queued have waited longer than this caller's deadline allows, so it would
-    /// not be answered in time; it was not placed and may be retried.
+    /// Orders already queued have waited too long for this caller's deadline, so it would not
+    /// be answered in time; it was not placed and may be retried.
     #[error(
-        "too many orders are waiting: the oldest has waited {} ms, longer than the call's deadline allows; the order was not placed",
+        "too many orders are waiting: the oldest has waited {} ms, too long for the call's deadline; the order was not placed",
         .waited.as_millis()
     )]
     Overloaded {

@@ -164,8 +164,8 @@ impl Repo {
     }
 
     /// Places an order for a caller that waits at most `time_left`: refused at once with
-    /// [`RepoError::Overloaded`], and not placed, when the orders already queued have waited
-    /// longer than that (an overloaded server then serves the callers it can answer in time).
+    /// [`RepoError::Overloaded`], and not placed, when the orders already queued have waited half
+    /// of that (an overloaded server then serves the callers it can answer in time).
     pub async fn place_order_within(
         &self,
         req: &OrderRequest,
