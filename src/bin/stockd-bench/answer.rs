@@ -36,6 +36,13 @@ impl Answer {
     }
 }
 
+/// How long the server asked the caller to wait before retrying (`google.rpc.RetryInfo`), if it
+/// did: a well-behaved client waits that long.
+pub(crate) fn retry_delay<T>(result: &Result<T, Status>) -> Option<std::time::Duration> {
+    let status = result.as_ref().err()?;
+    status.get_details_retry_info()?.retry_delay
+}
+
 /// A short, stable name for a gRPC code, for the result line.
 pub(crate) fn code_name(code: Code) -> String {
     let mut name = String::new();

@@ -7,7 +7,7 @@ use stockd::grpc::pb::{self, reservation_service_client::ReservationServiceClien
 
 use crate::{
     Ch, Connections, LoadShape, Target,
-    answer::Answer,
+    answer::{Answer, retry_delay},
     availability::distinct_skus,
     drive::{self, Pacer, Progress, Stats},
     report::{Line, joined},
@@ -22,6 +22,11 @@ pub(crate) struct CheckoutArgs {
     /// Most lines per order (each order has 1..=this many, uniformly).
     #[arg(long, default_value_t = 5)]
     pub(crate) max_lines: usize,
+    /// After an answer with `RetryInfo` (stockd refusing load it cannot serve in time), wait the
+    /// delay it names before the next order, as a well-behaved client does; without this flag a
+    /// caller sends its next order at once.
+    #[arg(long)]
+    pub(crate) honour_retry_info: bool,
     #[command(flatten)]
     pub(crate) shape: LoadShape,
 }
@@ -30,7 +35,7 @@ pub(crate) struct CheckoutArgs {
 pub(crate) async fn run(target: &Target, args: &CheckoutArgs) -> anyhow::Result<()> {
     let connections = Connections::open(target, &args.shape).await?;
     let run = Arc::new(args.shape.run_id());
-    let (skus, max_lines) = (args.skus, args.max_lines.max(1));
+    let (skus, max_lines, backoff) = (args.skus, args.max_lines.max(1), args.honour_retry_info);
     let label = format!("checkout c={}", args.shape.clients);
     let (stats, elapsed) = drive::run_callers(
         &args.shape,
@@ -38,7 +43,7 @@ pub(crate) async fn run(target: &Target, args: &CheckoutArgs) -> anyhow::Result<
         &connections,
         move |i, channel, pacer, progress| {
             let prefix = format!("{run}-co{i}");
-            caller(channel, pacer, progress, prefix, skus, max_lines)
+            caller(channel, pacer, progress, prefix, skus, max_lines, backoff)
         },
     )
     .await?;
@@ -50,7 +55,8 @@ pub(crate) async fn run(target: &Target, args: &CheckoutArgs) -> anyhow::Result<
         .put("lines", total.units)
         .rate("lines_per_s", total.units, elapsed)
         .rate("units_per_s", total.units, elapsed)
-        .put("refusals", joined(&total.refused));
+        .put("refusals", joined(&total.refused))
+        .put("honour_retry_info", args.honour_retry_info);
     line.print();
     Ok(())
 }
@@ -62,6 +68,7 @@ async fn caller(
     prefix: String,
     skus: u32,
     max_lines: usize,
+    backoff: bool,
 ) -> anyhow::Result<Stats> {
     let mut client = ReservationServiceClient::new(channel);
     let mut stats = Stats::default();
@@ -73,8 +80,12 @@ async fn caller(
         let chosen = distinct_skus(&mut rng, skus, count);
         let lines = chosen.len() as u64;
         let request = order_request(format!("{prefix}-{n}"), &chosen);
-        let answer = Answer::from_result(&client.place_order(request).await);
+        let result = client.place_order(request).await;
+        let answer = Answer::from_result(&result);
         stats.record("order", due, &answer, lines, &progress)?;
+        if let Some(delay) = retry_delay(&result).filter(|_| backoff) {
+            tokio::time::sleep(delay).await;
+        }
     }
     Ok(stats)
 }
