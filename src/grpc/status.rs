@@ -146,6 +146,12 @@ mod tests {
                 Code::FailedPrecondition,
             ),
             (RepoError::Unavailable(pool_timeout()), Code::Unavailable),
+            (
+                RepoError::Overloaded {
+                    waited: Duration::from_millis(120),
+                },
+                Code::Unavailable,
+            ),
             (RepoError::Aborted(pool_timeout()), Code::Aborted),
             (RepoError::Database(pool_timeout()), Code::Internal),
             (RepoError::Corrupt("bad row".into()), Code::Internal),
@@ -183,6 +189,24 @@ mod tests {
     fn internal_errors_never_leak_database_text() {
         let status = Status::from(RepoError::Corrupt("secret row".into()));
         assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn an_overloaded_queue_says_so_and_when_to_retry() {
+        let status = Status::from(RepoError::Overloaded {
+            waited: Duration::from_millis(120),
+        });
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("120 ms"), "{}", status.message());
+        assert_eq!(
+            status.get_details_retry_info().unwrap().retry_delay,
+            Some(RETRY_DELAY)
+        );
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("OVERLOADED", ERROR_DOMAIN)
+        );
     }
 
     #[test]
