@@ -42,7 +42,7 @@ pub const ORDER_BATCH_ORDERS: &str = "stockd_order_batch_orders_total";
 /// waited for a batch: a rising rate means callers give up before the database keeps up.
 pub const ORDERS_ABANDONED: &str = "stockd_orders_abandoned_total";
 /// PlaceOrder calls refused at once (UNAVAILABLE) because the orders already queued had waited
-/// longer than the call's deadline allowed: the server is shedding load.
+/// half the time the call's deadline left: the server is shedding load.
 pub const ORDERS_SHED: &str = "stockd_orders_shed_total";
 /// Open connections in the pool, sampled at each scrape.
 pub const POOL_CONNECTIONS: &str = "stockd_db_pool_connections";
@@ -147,7 +147,7 @@ impl Metrics {
             ),
             (
                 ORDERS_SHED,
-                "Orders refused at once because the queue was longer than their caller's deadline.",
+                "Orders refused at once because the queue was too slow for their caller's deadline.",
             ),
             (
                 CACHE_SKUS,

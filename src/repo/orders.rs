@@ -158,7 +158,6 @@ impl Repo {
     /// Reserves every line of an order in its channel's stock, or refuses naming every failing
     /// line. Availability is checked and reserved under the lock of each SKU's total, so
     /// concurrent orders (on any number of replicas) never sell more than is salable.
-    #[tracing::instrument(skip_all, fields(order = %req.order_id, lines = req.lines.len()))]
     pub async fn place_order(&self, req: &OrderRequest) -> Result<PlacedOrder, RepoError> {
         self.place_order_within(req, None).await
     }
@@ -166,6 +165,11 @@ impl Repo {
     /// Places an order for a caller that waits at most `time_left`: refused at once with
     /// [`RepoError::Overloaded`], and not placed, when the orders already queued have waited half
     /// of that (an overloaded server then serves the callers it can answer in time).
+    #[tracing::instrument(
+        name = "place_order",
+        skip_all,
+        fields(order = %req.order_id, lines = req.lines.len())
+    )]
     pub async fn place_order_within(
         &self,
         req: &OrderRequest,
