@@ -120,6 +120,7 @@ async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool
     let app = TestApp::spawn(pool).await;
     const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+    const ORDER_CALLER_SPAN_ID: &str = "00f067aa0ba902b8";
 
     // Act: one call inside the caller's trace, one without any.
     let mut request = Request::new(pb::GetSourceRequest {
@@ -138,6 +139,17 @@ async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool
         })
         .await
         .unwrap();
+    // And an order, with a deadline, from another span of the same trace.
+    app.stock_items(&[("default", "MUG", "1")]).await;
+    let mut placing = Request::new(order("traced-1", vec![line("MUG", "1")]));
+    placing.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{ORDER_CALLER_SPAN_ID}-01")
+            .parse()
+            .unwrap(),
+    );
+    placing.set_timeout(Duration::from_secs(10));
+    app.reservations().place_order(placing).await.unwrap();
     let flushing = provider.clone();
     tokio::task::spawn_blocking(move || flushing.force_flush())
         .await
@@ -164,6 +176,23 @@ async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool
         .find(|kv| kv.key == "rpc.grpc.status_code")
         .and_then(|kv| kv.value.as_ref()?.value.clone());
     assert_eq!(status_code, Some(Value::IntValue(0)), "{span:?}");
+    // The repository's work on the order is a child of its server span.
+    let spans = eventually("the order's spans in the collector", || {
+        let spans = collector.spans_of_trace(&trace_id);
+        async move {
+            let server = spans.iter().find(|(_, span)| {
+                span.name == "stockd.v1.ReservationService/PlaceOrder"
+                    && span.parent_span_id == hex(ORDER_CALLER_SPAN_ID)
+            })?;
+            let repo = spans.iter().find(|(_, span)| span.name == "place_order")?;
+            Some((server.1.span_id.clone(), repo.1.parent_span_id.clone()))
+        }
+    })
+    .await;
+    assert_eq!(
+        spans.0, spans.1,
+        "place_order is not under the PlaceOrder span"
+    );
     // The call without traceparent started a trace of its own.
     let all = collector.spans.lock().unwrap().clone();
     assert!(
