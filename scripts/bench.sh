@@ -397,7 +397,7 @@ for scenario in $SCENARIOS; do
     say "scenario=storage_baseline_uniform_update clients=64 seconds=$DURATION tps=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }') cpu_us_per_line=$cpu_us"
     ;;
   *)
-    echo "unknown scenario $scenario (availability, checkout, flash, mix, cached, storage)" >&2
+    echo "unknown scenario $scenario (availability, checkout, flash, mix, cached, overload, storage)" >&2
     exit 2
     ;;
   esac

@@ -78,18 +78,27 @@ fn spawn_order(app: &TestApp, id: &str) -> JoinHandle<Placed> {
     tokio::spawn(async move { client.place_order(request).await })
 }
 
-async fn counter(metrics: SocketAddr, name: &str) -> Option<f64> {
-    sample(&scrape(metrics).await, name, &[])
-}
-
-async fn not_found(app: &TestApp, order_id: &str) -> bool {
+/// Asserts that `order_id` was never placed, that MUG's salable quantity is `salable`, and that
+/// the metric `dropped` (the way the order was dropped) counts exactly one order.
+async fn assert_dropped(
+    app: &TestApp,
+    metrics: SocketAddr,
+    order_id: &str,
+    salable: &str,
+    dropped: &str,
+) {
     let lookup = app
         .reservations()
         .get_order(pb::GetOrderRequest {
             order_id: order_id.into(),
         })
         .await;
-    matches!(lookup, Err(status) if status.code() == Code::NotFound)
+    assert!(
+        matches!(&lookup, Err(status) if status.code() == Code::NotFound),
+        "{order_id} was placed: {lookup:?}"
+    );
+    assert_eq!(app.salable("MUG").await.salable_qty, salable);
+    assert_eq!(sample(&scrape(metrics).await, dropped, &[]), Some(1.0));
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -127,15 +136,7 @@ async fn an_order_whose_caller_left_while_it_waited_is_not_placed_and_its_retry_
         .unwrap();
 
     // Assert: dropped, counted, and placed by its retry.
-    assert!(
-        not_found(&app, "gone").await,
-        "the abandoned order was placed"
-    );
-    assert_eq!(app.salable("MUG").await.salable_qty, "8");
-    assert_eq!(
-        counter(metrics, "stockd_orders_abandoned_total").await,
-        Some(1.0)
-    );
+    assert_dropped(&app, metrics, "gone", "8", "stockd_orders_abandoned_total").await;
     app.reservations()
         .place_order(order("gone", vec![line("MUG", "1")]))
         .await
@@ -176,13 +177,5 @@ async fn an_order_whose_deadline_the_queue_would_outlast_is_refused_at_once(pool
     let (app, metrics) = blocked.release().await;
     patient.await.unwrap().unwrap();
     relaxed.await.unwrap().unwrap();
-    assert!(
-        not_found(&app, "hurried").await,
-        "the refused order was placed"
-    );
-    assert_eq!(app.salable("MUG").await.salable_qty, "7");
-    assert_eq!(
-        counter(metrics, "stockd_orders_shed_total").await,
-        Some(1.0)
-    );
+    assert_dropped(&app, metrics, "hurried", "7", "stockd_orders_shed_total").await;
 }
