@@ -14,6 +14,7 @@ mod order_batch_stats;
 mod order_dispatch;
 pub mod orders;
 mod rows;
+mod running_batches;
 pub mod settings;
 mod snapshot;
 pub mod source_items;

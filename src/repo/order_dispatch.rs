@@ -14,10 +14,12 @@
 //! callers who gave up would pile on top. The caller was told nothing, so its retry with the same
 //! order id places the order then (docs/reservations.md).
 //!
-//! A caller that sent a deadline is refused at once when the oldest order still waiting has
-//! already waited half the time that deadline leaves: its order would wait about as long, and
-//! then needs its own batch and the way back, so it would likely be answered after its caller gave
-//! up. Refusing it keeps the queue short enough that the orders in it are answered in time.
+//! A caller that sent a deadline is refused at once when the oldest order its own would wait
+//! behind has already waited half the time that deadline leaves: its order would wait about as
+//! long, and then needs its own batch and the way back, so it would likely be answered after its
+//! caller gave up. Refusing it keeps the queue short enough that the orders in it are answered in
+//! time. A batch stuck on a SKU locked elsewhere (another replica, an operator's transaction)
+//! makes only that SKU's orders wait and be refused (`running_batches.rs`).
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -30,6 +32,7 @@ use super::{
     Repo, RepoError,
     order_batch::{Job, MAX_BATCH},
     orders::PlacedOrder,
+    running_batches::{Busy, RunningBatches},
 };
 
 /// Batches in flight at once when the configuration says nothing; each holds one pool connection
@@ -65,10 +68,29 @@ impl Default for OrderBatching {
 }
 
 impl OrderBatching {
-    /// Whether another batch may start now, with `in_flight` batches running and `waiting`
-    /// orders queued.
-    fn may_start(&self, in_flight: usize, waiting: usize) -> bool {
-        in_flight == 0 || (in_flight < self.in_flight && waiting >= self.min_waiting)
+    /// Whether another batch may start now, with `running` in flight and `waiting` orders
+    /// queued. Stuck batches ([`RunningBatches`]) do not hold back a batch beside them until
+    /// enough orders wait: the threshold bets that a running batch ends within milliseconds.
+    fn may_start(&self, running: &RunningBatches, now: Instant, waiting: usize) -> bool {
+        running.len() == 0
+            || (running.len() < self.in_flight
+                && (waiting >= self.min_waiting || running.all_stuck(now)))
+    }
+
+    /// When waiting orders too few for the threshold may start a batch anyway, because every
+    /// running batch will by then be stuck; `None` when nothing is to wait for, or when that
+    /// moment was `seen` already (the running batches have not changed since, and looking again
+    /// would start nothing new).
+    fn stuck_at(
+        &self,
+        running: &RunningBatches,
+        waiting: usize,
+        seen: Option<Instant>,
+    ) -> Option<Instant> {
+        let youngest = running.youngest()?;
+        (running.len() < self.in_flight && waiting > 0 && waiting < self.min_waiting)
+            .then(|| youngest + running.stuck_after())
+            .filter(|at| Some(*at) != seen)
     }
 }
 
@@ -99,52 +121,59 @@ impl OrderBatcher {
 }
 
 async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatching) {
-    let (done_tx, mut done) = mpsc::unbounded_channel::<Vec<String>>();
+    let (done_tx, mut done) = mpsc::unbounded_channel::<u64>();
     let mut waiting = Waiting::default();
-    let mut busy: HashSet<String> = HashSet::new();
-    let mut in_flight = 0usize;
+    let mut running = RunningBatches::default();
+    // The moment the running batches were last found stuck: looked at once, since a scan that
+    // starts nothing would otherwise wake the loop again at once for as long as they stay stuck.
+    let mut stuck_seen: Option<Instant> = None;
     let mut open = true;
-    while open || in_flight > 0 {
+    while open || running.len() > 0 {
         // Scanning the whole queue is needed only when SKUs were released, a new order is free
-        // to go or the queue just reached the threshold for a batch beside a running one; an
-        // order that must wait costs a few set lookups, not a rescan.
+        // to go, the queue just reached the threshold for a batch beside a running one, or the
+        // running ones have turned out stuck; an order that must wait costs a few set lookups,
+        // not a rescan.
         let mut scan = false;
+        let stuck_at = rules.stuck_at(&running, waiting.queue.len(), stuck_seen);
+        let stuck = tokio::time::sleep_until(
+            stuck_at.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std),
+        );
         tokio::select! {
             job = queue.recv(), if open => match job {
                 Some(job) => {
-                    if let Some(job) = admit(job, &waiting, &repo) {
-                        scan |= waiting.push_counted(job, &busy, rules.min_waiting);
+                    if let Some(job) = admit(job, &waiting, &running, &repo) {
+                        scan |= waiting.push_counted(job, &running, rules.min_waiting);
                     }
                 }
                 None => open = false,
             },
-            Some(skus) = done.recv(), if in_flight > 0 => {
-                in_flight -= 1;
-                for sku in skus {
-                    busy.remove(&sku);
-                }
+            Some(batch) = done.recv(), if running.len() > 0 => {
+                running.end(batch, Instant::now());
+                scan = true;
+            }
+            () = stuck, if stuck_at.is_some() => {
+                stuck_seen = stuck_at;
                 scan = true;
             }
         }
         while let Ok(job) = queue.try_recv() {
-            if let Some(job) = admit(job, &waiting, &repo) {
-                scan |= waiting.push_counted(job, &busy, rules.min_waiting);
+            if let Some(job) = admit(job, &waiting, &running, &repo) {
+                scan |= waiting.push_counted(job, &running, rules.min_waiting);
             }
         }
-        while scan && rules.may_start(in_flight, waiting.queue.len()) {
-            let (batch, abandoned) = waiting.take_batch(&busy, |job| job.reply.is_closed());
+        while scan && rules.may_start(&running, Instant::now(), waiting.queue.len()) {
+            let (batch, abandoned) = waiting.take_batch(&running, |job| job.reply.is_closed());
             repo.batch_counters.abandoned(abandoned);
             if batch.is_empty() {
                 break;
             }
-            let skus: Vec<String> = batch.iter().flat_map(|(_, skus)| skus.clone()).collect();
-            busy.extend(skus.iter().cloned());
-            in_flight += 1;
-            let jobs = batch.into_iter().map(|(job, _)| job).collect();
+            let (jobs, skus): (Vec<Job>, Vec<Vec<String>>) = batch.into_iter().unzip();
+            let skus: Vec<String> = skus.into_iter().flatten().collect();
+            let number = running.start(Instant::now(), skus);
             let (repo, done_tx) = (repo.clone(), done_tx.clone());
             tokio::spawn(async move {
                 repo.run_batch(jobs).await;
-                let _ = done_tx.send(skus);
+                let _ = done_tx.send(number);
             });
         }
     }
@@ -152,12 +181,17 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
 
 /// Returns `job` to be queued, or answers it at once with [`RepoError::Overloaded`] when the
 /// queue is too slow for its caller's deadline ([`QUEUE_SHARE_OF_DEADLINE`]).
-fn admit(job: Job, waiting: &Waiting<Job>, repo: &Repo) -> Option<Job> {
+fn admit(job: Job, waiting: &Waiting<Job>, running: &RunningBatches, repo: &Repo) -> Option<Job> {
     let Some(deadline) = job.deadline else {
         return Some(job);
     };
     let now = Instant::now();
-    let Some(oldest) = waiting.oldest(|job| !job.reply.is_closed()) else {
+    let skus: Vec<&str> = job.request.lines.iter().map(|(s, _)| s.as_str()).collect();
+    let stuck = running.stuck(now);
+    let held = |sku: &str| running.is_held_by(sku, &stuck);
+    let Some(oldest) =
+        waiting.oldest_ahead(&skus, stuck.is_empty(), held, |job| !job.reply.is_closed())
+    else {
         return Some(job);
     };
     let waited = now.saturating_duration_since(oldest.queued_at);
@@ -208,12 +242,12 @@ impl<T> Default for Waiting<T> {
 
 impl Waiting<Job> {
     /// Queues an order; true when it could go at once or it makes the queue `threshold` long.
-    fn push_counted(&mut self, job: Job, busy: &HashSet<String>, threshold: usize) -> bool {
+    fn push_counted(&mut self, job: Job, busy: &impl Busy, threshold: usize) -> bool {
         self.push(job, busy) || self.reached(threshold)
     }
 
     /// Queues an order; true when it could go at once (no SKU busy or named by a waiting order).
-    fn push(&mut self, job: Job, busy: &HashSet<String>) -> bool {
+    fn push(&mut self, job: Job, busy: &impl Busy) -> bool {
         let skus = job
             .request
             .lines
@@ -225,12 +259,78 @@ impl Waiting<Job> {
 }
 
 impl<T> Waiting<T> {
-    /// The longest-waiting order that is still `live`.
-    fn oldest(&self, live: impl Fn(&T) -> bool) -> Option<&T> {
-        self.queue
-            .iter()
-            .map(|(item, _)| item)
-            .find(|item| live(item))
+    /// The longest-waiting `live` order that a new order over `skus` would wait behind. Orders
+    /// held back by SKUs of a stuck batch (`held`), directly or behind another such order, wait
+    /// for that batch, not for the queue: they count only when the new order follows them
+    /// through shared SKUs, directly or by a chain of later waiting orders. With `none_stuck`
+    /// that is simply the first live order, found without looking further.
+    fn oldest_ahead(
+        &self,
+        skus: &[&str],
+        none_stuck: bool,
+        held: impl Fn(&str) -> bool,
+        live: impl Fn(&T) -> bool,
+    ) -> Option<&T> {
+        let first = if none_stuck {
+            self.queue.iter().position(|(item, _)| live(item))
+        } else {
+            self.first_not_held(&held, &live)
+        };
+        // Nothing waits longer than the first order in the queue, and with nothing stuck no
+        // order the new one follows comes before the first live one.
+        let followed = match first {
+            Some(0) => None,
+            _ if none_stuck => None,
+            _ => self.first_followed(skus, &live),
+        };
+        match (first, followed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(|i| &self.queue[i].0)
+    }
+
+    /// The position of the first live order not `held` back by a stuck batch, directly or
+    /// behind an earlier order that is.
+    fn first_not_held(
+        &self,
+        held: &impl Fn(&str) -> bool,
+        live: &impl Fn(&T) -> bool,
+    ) -> Option<usize> {
+        let mut behind: HashSet<&str> = HashSet::new();
+        for (i, (item, item_skus)) in self.queue.iter().enumerate() {
+            if !live(item) {
+                continue;
+            }
+            if !item_skus
+                .iter()
+                .any(|s| held(s) || behind.contains(s.as_str()))
+            {
+                return Some(i);
+            }
+            behind.extend(item_skus.iter().map(String::as_str));
+        }
+        None
+    }
+
+    /// The position of the first live order that a new order over `skus` would follow: walking
+    /// back from the newest, every order sharing a SKU with the new order or with an order
+    /// already followed is followed too.
+    fn first_followed(&self, skus: &[&str], live: &impl Fn(&T) -> bool) -> Option<usize> {
+        // A new order seldom names a waiting order's SKU over a large catalogue, and then no
+        // chain starts: skip the walk.
+        if !skus.iter().any(|s| self.skus.contains_key(*s)) {
+            return None;
+        }
+        let mut followed: HashSet<&str> = skus.iter().copied().collect();
+        let mut first = None;
+        for (i, (item, item_skus)) in self.queue.iter().enumerate().rev() {
+            if live(item) && item_skus.iter().any(|s| followed.contains(s.as_str())) {
+                followed.extend(item_skus.iter().map(String::as_str));
+                first = Some(i);
+            }
+        }
+        first
     }
 
     /// Whether the queue is exactly `threshold` long: the moment a batch beside a running one
@@ -239,10 +339,10 @@ impl<T> Waiting<T> {
         self.queue.len() == threshold
     }
 
-    fn push_item(&mut self, item: T, skus: Vec<String>, busy: &HashSet<String>) -> bool {
+    fn push_item(&mut self, item: T, skus: Vec<String>, busy: &impl Busy) -> bool {
         let free = skus
             .iter()
-            .all(|s| !busy.contains(s) && !self.skus.contains_key(s));
+            .all(|s| !busy.is_busy(s) && !self.skus.contains_key(s));
         for sku in &skus {
             *self.skus.entry(sku.clone()).or_default() += 1;
         }
@@ -255,7 +355,7 @@ impl<T> Waiting<T> {
     /// dropped instead and only counted, so they hold up no later order of their SKUs either.
     fn take_batch(
         &mut self,
-        busy: &HashSet<String>,
+        busy: &impl Busy,
         gone: impl Fn(&T) -> bool,
     ) -> (Vec<(T, Vec<String>)>, usize) {
         let mut batch = Vec::new();
@@ -269,7 +369,7 @@ impl<T> Waiting<T> {
             }
             let free = skus
                 .iter()
-                .all(|s| !busy.contains(s) && !self.skus.contains_key(s));
+                .all(|s| !busy.is_busy(s) && !self.skus.contains_key(s));
             if free && batch.len() < MAX_BATCH {
                 batch.push((item, skus));
             } else {
@@ -308,15 +408,78 @@ mod tests {
             in_flight: 2,
             min_waiting: 8,
         };
-        assert!(rules.may_start(0, 1));
-        assert!(!rules.may_start(1, 7));
-        assert!(rules.may_start(1, 8));
-        assert!(!rules.may_start(2, 100), "never more than in_flight");
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_millis(1);
+        let mut running = RunningBatches::default();
+        assert!(rules.may_start(&running, now, 1));
+        running.start(t0, vec!["A".into()]);
+        assert!(!rules.may_start(&running, now, 7));
+        assert!(rules.may_start(&running, now, 8));
+        running.start(t0, vec!["B".into()]);
+        assert!(
+            !rules.may_start(&running, now, 100),
+            "never more than in_flight"
+        );
         let eager = OrderBatching {
-            in_flight: 2,
+            in_flight: 3,
             min_waiting: 1,
         };
-        assert!(eager.may_start(1, 1));
+        assert!(eager.may_start(&running, now, 1));
+    }
+
+    #[test]
+    fn a_stuck_batch_no_longer_makes_a_few_waiting_orders_wait_for_more() {
+        let rules = OrderBatching {
+            in_flight: 2,
+            min_waiting: 8,
+        };
+        let t0 = Instant::now();
+        let mut running = RunningBatches::default();
+        running.start(t0, vec!["A".into()]);
+        let stuck = t0 + running.stuck_after();
+        assert!(!rules.may_start(&running, stuck - Duration::from_millis(1), 1));
+        assert!(rules.may_start(&running, stuck, 1));
+        running.start(t0, vec!["B".into()]);
+        assert!(
+            !rules.may_start(&running, stuck + Duration::from_secs(1), 100),
+            "still never more than in_flight"
+        );
+    }
+
+    #[test]
+    fn the_dispatcher_looks_again_when_its_running_batches_turn_stuck() {
+        let rules = OrderBatching {
+            in_flight: 2,
+            min_waiting: 8,
+        };
+        let t0 = Instant::now();
+        let mut running = RunningBatches::default();
+        assert_eq!(rules.stuck_at(&running, 1, None), None, "nothing runs");
+        let first = running.start(t0, vec!["A".into()]);
+        let second = running.start(t0 + Duration::from_millis(5), vec!["B".into()]);
+        assert_eq!(rules.stuck_at(&running, 1, None), None, "no slot free");
+        running.end(first, t0 + Duration::from_millis(6));
+        let stuck = t0 + Duration::from_millis(5) + running.stuck_after();
+        assert_eq!(rules.stuck_at(&running, 1, None), Some(stuck));
+        assert_eq!(rules.stuck_at(&running, 0, None), None, "nobody waits");
+        assert_eq!(
+            rules.stuck_at(&running, 8, None),
+            None,
+            "enough wait already"
+        );
+        assert_eq!(
+            rules.stuck_at(&running, 1, Some(stuck)),
+            None,
+            "looked at once, not again and again while the same batch stays stuck"
+        );
+        let third = t0 + Duration::from_millis(30);
+        running.start(third, vec!["C".into()]);
+        running.end(second, third);
+        assert_eq!(
+            rules.stuck_at(&running, 1, Some(stuck)),
+            Some(third + running.stuck_after()),
+            "a new batch may turn stuck in its turn"
+        );
     }
 
     #[test]
@@ -416,15 +579,85 @@ mod tests {
         assert_eq!(left, [1]);
     }
 
+    /// The oldest order ahead of a new one over `skus` while the batches holding `stuck` are
+    /// stuck.
+    fn ahead<'a>(
+        waiting: &'a Waiting<usize>,
+        skus: &[&str],
+        stuck: &HashSet<&str>,
+        live: impl Fn(&usize) -> bool,
+    ) -> Option<&'a usize> {
+        waiting.oldest_ahead(skus, stuck.is_empty(), |s| stuck.contains(s), live)
+    }
+
+    /// Queues orders over the given SKUs, numbered from 0.
+    fn queued(orders: &[&[&str]], busy: &HashSet<String>) -> Waiting<usize> {
+        let mut waiting = Waiting::default();
+        for (i, skus) in orders.iter().enumerate() {
+            waiting.push_item(i, skus.iter().map(|s| (*s).to_owned()).collect(), busy);
+        }
+        waiting
+    }
+
     #[test]
     fn the_oldest_waiting_order_skips_those_whose_caller_has_gone() {
         let busy = HashSet::new();
-        let mut waiting = Waiting::default();
-        assert_eq!(waiting.oldest(|_| true), None);
-        for i in 0..3 {
-            waiting.push_item(i, vec![format!("S{i}")], &busy);
-        }
-        assert_eq!(waiting.oldest(|i| *i != 0), Some(&1));
+        let none = HashSet::new();
+        assert_eq!(
+            ahead(&Waiting::<usize>::default(), &["X"], &none, |_| true),
+            None
+        );
+        let waiting = queued(&[&["S0"], &["S1"], &["S2"]], &busy);
+        assert_eq!(ahead(&waiting, &["X"], &none, |i| *i != 0), Some(&1));
+    }
+
+    #[test]
+    fn with_nothing_stuck_every_order_is_ahead_of_a_new_one() {
+        // 0 waits for a running batch on HOT that is not stuck: it goes when that batch ends,
+        // as a new order would, so its wait is the queue's.
+        let busy: HashSet<String> = ["HOT".to_owned()].into();
+        let waiting = queued(&[&["HOT"], &["B"]], &busy);
+        assert_eq!(ahead(&waiting, &["C"], &HashSet::new(), |_| true), Some(&0));
+    }
+
+    #[test]
+    fn orders_held_back_by_a_stuck_batch_are_not_ahead_of_orders_of_other_skus() {
+        // 0 and 1 wait for HOT, whose batch is stuck; 2 waits behind 1 on B.
+        let stuck = HashSet::from(["HOT"]);
+        let busy: HashSet<String> = ["HOT".to_owned()].into();
+        let waiting = queued(&[&["HOT"], &["HOT", "B"], &["B"]], &busy);
+        assert_eq!(ahead(&waiting, &["C"], &stuck, |_| true), None);
+        assert_eq!(ahead(&waiting, &["HOT"], &stuck, |_| true), Some(&0));
+        assert_eq!(
+            ahead(&waiting, &["B"], &stuck, |_| true),
+            Some(&0),
+            "a new B order waits behind 1, and 1 behind 0 for HOT"
+        );
+    }
+
+    #[test]
+    fn a_new_order_follows_a_chain_of_waiting_orders_back_to_the_oldest() {
+        // 0 waits for the stuck HOT; 1 shares HOT and A; 2 shares A and C. A new order over C
+        // waits for 2, 2 for 1 and 1 for 0.
+        let stuck = HashSet::from(["HOT"]);
+        let busy: HashSet<String> = ["HOT".to_owned()].into();
+        let waiting = queued(&[&["HOT"], &["HOT", "A"], &["A", "C"]], &busy);
+        assert_eq!(ahead(&waiting, &["C"], &stuck, |_| true), Some(&0));
+        assert_eq!(
+            ahead(&waiting, &["C"], &stuck, |i| *i != 0),
+            Some(&1),
+            "a gone order is dropped, not waited for"
+        );
+    }
+
+    #[test]
+    fn orders_not_held_by_a_stuck_batch_are_ahead_of_every_new_order() {
+        // 1 is held back by nothing stuck: a new order over any SKU waits at least as long.
+        let stuck = HashSet::from(["HOT"]);
+        let busy: HashSet<String> = ["HOT".to_owned()].into();
+        let waiting = queued(&[&["HOT"], &["D"], &["HOT"]], &busy);
+        assert_eq!(ahead(&waiting, &["C"], &stuck, |_| true), Some(&1));
+        assert_eq!(ahead(&waiting, &["HOT"], &stuck, |_| true), Some(&0));
     }
 
     #[test]

@@ -179,3 +179,32 @@ async fn an_order_whose_deadline_the_queue_would_outlast_is_refused_at_once(pool
     relaxed.await.unwrap().unwrap();
     assert_dropped(&app, metrics, "hurried", "7", "stockd_orders_shed_total").await;
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_sku_locked_elsewhere_neither_refuses_nor_holds_up_orders_of_other_skus(pool: PgPool) {
+    // Arrange: mugs are locked from outside and an order of mugs has waited 300 ms behind the
+    // stuck batch; pens are free.
+    let blocked = BlockedMugs::start(pool).await;
+    blocked.app.stock_items(&[("default", "PEN", "5")]).await;
+    let patient = spawn_order(&blocked.app, "patient");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act: an order of pens and one of mugs, each allowing 400 ms.
+    let mut pens = tonic::Request::new(order("pens", vec![line("PEN", "1")]));
+    pens.set_timeout(Duration::from_millis(400));
+    let pens = blocked.app.reservations().place_order(pens).await;
+    let mut mugs = tonic::Request::new(order("mugs", vec![line("MUG", "1")]));
+    mugs.set_timeout(Duration::from_millis(400));
+    let mugs = blocked.app.reservations().place_order(mugs).await;
+
+    // Assert: the pens are placed while the mugs are still locked; the mugs, which would wait
+    // behind the patient order, are refused.
+    let pens = pens.expect("the pen order goes beside the stuck batch");
+    assert_eq!(pens.into_inner().order_id, "pens");
+    assert_eq!(blocked.app.salable("PEN").await.salable_qty, "4");
+    let refused = mugs.unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let (app, metrics) = blocked.release().await;
+    patient.await.unwrap().unwrap();
+    assert_dropped(&app, metrics, "mugs", "8", "stockd_orders_shed_total").await;
+}
