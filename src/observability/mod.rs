@@ -44,6 +44,9 @@ pub const ORDERS_ABANDONED: &str = "stockd_orders_abandoned_total";
 /// PlaceOrder calls refused at once (UNAVAILABLE) because the orders already queued had waited
 /// half the time the call's deadline left: the server is shedding load.
 pub const ORDERS_SHED: &str = "stockd_orders_shed_total";
+/// PlaceOrder batches that ran long enough to count as stuck (eight times the recent typical
+/// duration, and at least 100 ms), counted when they end: a lock held elsewhere or slow commits.
+pub const ORDER_BATCHES_STUCK: &str = "stockd_order_batches_stuck_total";
 /// Open connections in the pool, sampled at each scrape.
 pub const POOL_CONNECTIONS: &str = "stockd_db_pool_connections";
 /// Idle connections in the pool, sampled at each scrape.
@@ -148,6 +151,10 @@ impl Metrics {
             (
                 ORDERS_SHED,
                 "Orders refused at once because the queue was too slow for their caller's deadline.",
+            ),
+            (
+                ORDER_BATCHES_STUCK,
+                "PlaceOrder batches that ran long enough to count as stuck, counted when they end.",
             ),
             (
                 CACHE_SKUS,
@@ -279,6 +286,8 @@ impl Metrics {
             .absolute(stats.abandoned_orders);
         self.counter(ORDERS_SHED, vec![])
             .absolute(stats.shed_orders);
+        self.counter(ORDER_BATCHES_STUCK, vec![])
+            .absolute(stats.stuck_batches);
     }
 
     /// Samples the availability cache, when it is on.

@@ -1,7 +1,7 @@
 //! What group commit has done, for operators: how many orders a batch takes on average and how
 //! often a batch fails and its orders are placed one by one (each alone is much slower), and how
 //! many orders were dropped because their caller left before a batch took them or refused
-//! because it would have left first.
+//! because it would have left first, and how many batches ran long enough to count as stuck.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +20,9 @@ pub struct OrderBatchStats {
     pub abandoned_orders: u64,
     /// Orders refused at once because the queue was longer than their caller's deadline.
     pub shed_orders: u64,
+    /// Batches that ran long enough to count as stuck (a lock held elsewhere, a slow commit),
+    /// counted when they end.
+    pub stuck_batches: u64,
 }
 
 /// The running counts, shared by every clone of the repository.
@@ -31,6 +34,7 @@ pub(super) struct OrderBatchCounters {
     fell_back_orders: AtomicU64,
     abandoned_orders: AtomicU64,
     shed_orders: AtomicU64,
+    stuck_batches: AtomicU64,
 }
 
 impl OrderBatchCounters {
@@ -61,6 +65,11 @@ impl OrderBatchCounters {
         self.shed_orders.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one batch that ended after it had counted as stuck.
+    pub(super) fn stuck(&self) {
+        self.stuck_batches.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The totals so far.
     pub(super) fn stats(&self) -> OrderBatchStats {
         OrderBatchStats {
@@ -70,6 +79,7 @@ impl OrderBatchCounters {
             fell_back_orders: self.fell_back_orders.load(Ordering::Relaxed),
             abandoned_orders: self.abandoned_orders.load(Ordering::Relaxed),
             shed_orders: self.shed_orders.load(Ordering::Relaxed),
+            stuck_batches: self.stuck_batches.load(Ordering::Relaxed),
         }
     }
 }
@@ -91,6 +101,8 @@ mod tests {
         counters.abandoned(0);
         counters.abandoned(2);
         counters.shed();
+        counters.stuck();
+        counters.stuck();
         assert_eq!(
             counters.stats(),
             OrderBatchStats {
@@ -100,6 +112,7 @@ mod tests {
                 fell_back_orders: 5,
                 abandoned_orders: 2,
                 shed_orders: 1,
+                stuck_batches: 2,
             }
         );
     }

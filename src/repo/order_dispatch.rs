@@ -148,7 +148,9 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
                 None => open = false,
             },
             Some(batch) = done.recv(), if running.len() > 0 => {
-                running.end(batch, Instant::now());
+                if running.end(batch, Instant::now()) {
+                    repo.batch_counters.stuck();
+                }
                 scan = true;
             }
             () = stuck, if stuck_at.is_some() => {

@@ -76,25 +76,27 @@ impl RunningBatches {
         self.next
     }
 
-    /// Forgets a batch that ended `at`, frees its SKUs and learns from how long it took.
-    pub(super) fn end(&mut self, number: u64, at: Instant) {
+    /// Forgets a batch that ended `at`, frees its SKUs and learns from how long it took; true
+    /// when it had run long enough to count as stuck.
+    pub(super) fn end(&mut self, number: u64, at: Instant) -> bool {
         let Some(i) = self.batches.iter().position(|b| b.number == number) else {
-            return;
+            return false;
         };
         let batch = self.batches.swap_remove(i);
+        let ran = at.saturating_duration_since(batch.started);
+        let was_stuck = ran >= self.stuck_after();
         for sku in &batch.skus {
             self.held.remove(sku);
         }
         // A stuck batch's duration is counted only up to twice the limit, so one long lock wait
         // does not make the next stuck batch look normal; a database that stays slow still moves
         // the typical duration up within a few batches.
-        let took = at
-            .saturating_duration_since(batch.started)
-            .min(self.stuck_after().saturating_mul(2));
+        let took = ran.min(self.stuck_after().saturating_mul(2));
         self.typical = Some(match self.typical {
             None => took,
             Some(typical) => (typical * (SMOOTHING - 1) + took) / SMOOTHING,
         });
+        was_stuck
     }
 
     /// How long a batch may run before it counts as stuck.
@@ -237,13 +239,19 @@ mod tests {
         let mut running = RunningBatches::default();
         let first = running.start(t0, skus(&["A", "B"]));
         let second = running.start(t0, skus(&["C"]));
-        running.end(first, t0 + ms(3));
+        assert!(
+            !running.end(first, t0 + ms(3)),
+            "a quick batch was not stuck"
+        );
         assert_eq!(running.len(), 1);
         assert!(!running.is_busy("A") && !running.is_busy("B"));
         assert!(running.is_busy("C"));
-        running.end(first, t0 + ms(4));
+        assert!(!running.end(first, t0 + ms(4)));
         assert_eq!(running.len(), 1, "an unknown batch changes nothing");
-        running.end(second, t0 + ms(5));
+        assert!(
+            running.end(second, t0 + Duration::from_secs(2)),
+            "a batch that waited two seconds was stuck"
+        );
         assert_eq!(running.len(), 0);
         assert!(!running.is_busy("C"));
     }

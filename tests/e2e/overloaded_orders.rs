@@ -207,4 +207,13 @@ async fn a_sku_locked_elsewhere_neither_refuses_nor_holds_up_orders_of_other_sku
     let (app, metrics) = blocked.release().await;
     patient.await.unwrap().unwrap();
     assert_dropped(&app, metrics, "mugs", "8", "stockd_orders_shed_total").await;
+    assert_eq!(
+        sample(
+            &scrape(metrics).await,
+            "stockd_order_batches_stuck_total",
+            &[]
+        ),
+        Some(1.0),
+        "the batch that waited for the lock"
+    );
 }
