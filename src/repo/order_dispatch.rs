@@ -135,9 +135,14 @@ async fn dispatch(repo: Repo, mut queue: mpsc::Receiver<Job>, rules: OrderBatchi
         // not a rescan.
         let mut scan = false;
         let stuck_at = rules.stuck_at(&running, waiting.queue.len(), stuck_seen);
-        let stuck = tokio::time::sleep_until(
-            stuck_at.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std),
-        );
+        // Built only when armed: most turns of the loop have nothing stuck to wait for, and a
+        // timer for each of them would be work on every order's way through.
+        let stuck = async {
+            match stuck_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             job = queue.recv(), if open => match job {
                 Some(job) => {
@@ -188,8 +193,13 @@ fn admit(job: Job, waiting: &Waiting<Job>, running: &RunningBatches, repo: &Repo
         return Some(job);
     };
     let now = Instant::now();
-    let skus: Vec<&str> = job.request.lines.iter().map(|(s, _)| s.as_str()).collect();
     let stuck = running.stuck(now);
+    // The new order's SKUs matter only for orders held by a stuck batch.
+    let skus: Vec<&str> = if stuck.is_empty() {
+        Vec::new()
+    } else {
+        job.request.lines.iter().map(|(s, _)| s.as_str()).collect()
+    };
     let held = |sku: &str| running.is_held_by(sku, &stuck);
     let Some(oldest) =
         waiting.oldest_ahead(&skus, stuck.is_empty(), held, |job| !job.reply.is_closed())
