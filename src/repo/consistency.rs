@@ -1,6 +1,7 @@
 //! The ledger's consistency check and repair (DOMAIN §4): every (order, SKU) whose live
-//! reservations differ from −(ordered − shipped − canceled), and every materialised total that
-//! differs from its ledger. It streams: each query is one snapshot read row by row, and
+//! reservations differ from −(ordered − shipped − canceled), every materialised total that
+//! differs from its ledger, and every (stock, SKU) whose copy of its source items differs from
+//! them (decision 0008). It streams: each query is one snapshot read row by row, and
 //! differences leave through a bounded channel, so memory stays flat however large the store.
 
 use rust_decimal::Decimal;
@@ -46,6 +47,15 @@ pub enum Difference {
         /// Σ of the ledger rows.
         ledger: Decimal,
         /// True when the total was reset to the ledger.
+        repaired: bool,
+    },
+    /// A (stock, SKU) row's copy of the linked source items is not what the source items say.
+    SourceItemCopy {
+        /// The stock.
+        stock_id: i32,
+        /// The product.
+        sku: String,
+        /// True when the copy was written again.
         repaired: bool,
     },
 }
@@ -97,6 +107,34 @@ const TOTAL_DIFFERENCES: &str = "SELECT t.stock_id, t.sku, t.reserved AS total, 
                 GROUP BY stock_id, sku) r ON r.stock_id = t.stock_id AND r.sku = t.sku \
      WHERE t.reserved <> COALESCE(r.ledger, 0)";
 
+#[derive(sqlx::FromRow)]
+struct CopyRow {
+    stock_id: i32,
+    sku: String,
+}
+
+/// Every (stock, SKU) with a totals row or a linked source item whose copy differs.
+const COPY_DIFFERENCES: &str = "SELECT k.stock_id, k.sku \
+     FROM (SELECT stock_id, sku FROM stock_sku_reservation \
+           UNION \
+           SELECT l.stock_id, si.sku FROM source_item si \
+           JOIN stock_source_link l ON l.source_code = si.source_code) k \
+     LEFT JOIN stock_sku_reservation t ON t.stock_id = k.stock_id AND t.sku = k.sku \
+     CROSS JOIN LATERAL linked_source_items(k.stock_id, k.sku) c \
+     WHERE (t.item_sources, t.item_quantities, t.item_statuses, t.item_backorders, \
+            t.item_thresholds, t.item_notify_qtys, t.item_restock_dates, t.item_restock_qtys) \
+       IS DISTINCT FROM (c.sources, c.quantities, c.statuses, c.backorders, c.thresholds, \
+            c.notify_qtys, c.restock_dates, c.restock_qtys)";
+
+/// The same comparison for one pair, made under its lock before a repair.
+const COPY_DIFFERS: &str = "SELECT EXISTS (SELECT 1 \
+     FROM linked_source_items($1, $2) c \
+     LEFT JOIN stock_sku_reservation t ON t.stock_id = $1 AND t.sku = $2 \
+     WHERE (t.item_sources, t.item_quantities, t.item_statuses, t.item_backorders, \
+            t.item_thresholds, t.item_notify_qtys, t.item_restock_dates, t.item_restock_qtys) \
+       IS DISTINCT FROM (c.sources, c.quantities, c.statuses, c.backorders, c.thresholds, \
+            c.notify_qtys, c.restock_dates, c.restock_qtys))";
+
 impl Repo {
     /// Sends every difference to `out` as it is found; with `repair`, appends a
     /// MANUAL_COMPENSATION for each order difference and resets each wrong total, each after
@@ -143,7 +181,50 @@ impl Repo {
                 return Ok(summary);
             }
         }
+        drop(rows);
+        let mut rows = sqlx::query_as::<_, CopyRow>(COPY_DIFFERENCES).fetch(&mut *conn);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let repaired = repair && self.repair_copy(row.stock_id, &row.sku).await?;
+            summary.count(repaired);
+            let difference = Difference::SourceItemCopy {
+                stock_id: row.stock_id,
+                sku: row.sku,
+                repaired,
+            };
+            if out.send(difference).await.is_err() {
+                return Ok(summary);
+            }
+        }
         Ok(summary)
+    }
+
+    /// Writes a (stock, SKU) row's copy of its source items again, if it still differs.
+    async fn repair_copy(&self, stock_id: i32, sku: &str) -> Result<bool, RepoError> {
+        let stock = StockId::new(i64::from(stock_id))
+            .map_err(|_| RepoError::Corrupt(format!("stock id {stock_id}")))?;
+        retry_conflicts(|| async {
+            let mut tx = self.pool.begin().await?;
+            ledger::lock_totals(&mut tx, stock, &[sku]).await?;
+            let differs: bool = sqlx::query_scalar(COPY_DIFFERS)
+                .bind(stock_id)
+                .bind(sku)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !differs {
+                return Ok(false);
+            }
+            sqlx::query("SELECT copy_source_items(ARRAY[$1::int], ARRAY[$2::text])")
+                .bind(stock_id)
+                .bind(sku)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            self.changed(changed_skus([sku]));
+            tracing::warn!(stock = stock_id, sku, "wrote a copy of source items again");
+            Ok(true)
+        })
+        .await
     }
 
     /// Appends the compensation that makes the order's rows match its lines, if they still differ.

@@ -140,23 +140,3 @@ pub(crate) async fn append(
     .await?;
     Ok(())
 }
-
-/// Creates the missing totals rows of every SKU that `sources` hold, in `stock`, for sources
-/// just linked to it: the SKUs' first orders then lock them in one round trip instead of three.
-/// Keys go in SKU order, the order order batches create rows in.
-pub(crate) async fn open_totals_of_sources(
-    conn: &mut PgConnection,
-    stock: StockId,
-    sources: &[&str],
-) -> Result<(), RepoError> {
-    sqlx::query(
-        "INSERT INTO stock_sku_reservation (stock_id, sku) \
-         SELECT DISTINCT $1::int, si.sku FROM source_item si WHERE si.source_code = ANY($2) \
-         ORDER BY 2 ON CONFLICT DO NOTHING",
-    )
-    .bind(stock.get())
-    .bind(sources)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}

@@ -19,7 +19,8 @@ use super::{
 use crate::domain::{CartId, LinkedSourceItem, ProductSettings, SourceItem, StockId};
 
 /// The stock (by id, or by sales channel) drives the join: no stock, no rows. Source items come
-/// back as parallel arrays so a SKU stays one row however many sources stock it. Every per-SKU
+/// from the copy in the SKU's totals row (migration 0005, decision 0008): parallel arrays kept by
+/// triggers, so a SKU is one row to read however many sources stock it. Every per-SKU
 /// read is a lateral subquery or scalar subquery parameterised by the SKU (the `LIMIT 1` keeps
 /// the planner from flattening the product lookup into a join), so each stays an index lookup
 /// whatever the statistics say: with fresh statistics the planner otherwise hashes the whole
@@ -42,11 +43,10 @@ SELECT st.id AS stock_id, k.sku, \
   p.stock_threshold_qty AS p_stock_threshold_qty, p.min_sale_qty AS p_min_sale_qty, \
   p.max_sale_qty AS p_max_sale_qty, p.qty_increments AS p_qty_increments, \
   p.is_qty_decimal AS p_is_qty_decimal, \
-  COALESCE((SELECT r.reserved FROM stock_sku_reservation r \
-            WHERE r.stock_id = st.id AND r.sku = k.sku), 0) \
-  - COALESCE(hl.held, 0) AS reserved, hl.next_hold_expiry, \
-  i.source_codes, i.quantities, i.statuses, i.backorders AS item_backorders, i.thresholds, \
-  i.notify_qtys, i.restock_dates, i.restock_qtys, \
+  COALESCE(t.reserved, 0) - COALESCE(hl.held, 0) AS reserved, hl.next_hold_expiry, \
+  t.item_sources AS source_codes, t.item_quantities AS quantities, t.item_statuses AS statuses, \
+  t.item_backorders, t.item_thresholds AS thresholds, t.item_notify_qtys AS notify_qtys, \
+  t.item_restock_dates AS restock_dates, t.item_restock_qtys AS restock_qtys, \
   CASE WHEN k.ord = 1 THEN lk.link_codes END AS link_codes, \
   CASE WHEN k.ord = 1 THEN lk.link_priorities END AS link_priorities, \
   CASE WHEN k.ord = 1 THEN lk.link_enabled END AS link_enabled \
@@ -67,14 +67,8 @@ LEFT JOIN LATERAL ( \
     AND h.cart_id IS DISTINCT FROM $6 \
 ) hl ON true \
 LEFT JOIN LATERAL ( \
-  SELECT array_agg(si.source_code) AS source_codes, array_agg(si.quantity) AS quantities, \
-    array_agg(si.status) AS statuses, array_agg(si.backorders) AS backorders, \
-    array_agg(si.out_of_stock_threshold) AS thresholds, \
-    array_agg(si.notify_stock_qty) AS notify_qtys, array_agg(si.restock_date) AS restock_dates, \
-    array_agg(si.restock_qty) AS restock_qtys \
-  FROM source_item si \
-  WHERE si.sku = k.sku AND si.source_code = ANY(lk.link_codes) \
-) i ON true";
+  SELECT * FROM stock_sku_reservation r WHERE r.stock_id = st.id AND r.sku = k.sku LIMIT 1 \
+) t ON true";
 
 #[derive(sqlx::FromRow)]
 struct SnapshotRow {

@@ -53,23 +53,14 @@ impl Repo {
             .iter()
             .map(|&i| status_name(items[i].status))
             .collect();
-        // A new item gets its totals row in every stock that links its source, so the SKU's first
-        // order locks it in one round trip (ledger.rs); an update of an existing item already has
-        // it. `xmax = 0` tells the rows this statement inserted from those it updated.
+        // Triggers copy the written items into their totals rows in every stock that links their
+        // source, creating missing rows (migration 0005).
         let sql = format!(
-            "WITH up AS ( \
-               INSERT INTO source_item (source_code, sku, quantity, status) \
-               SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[]) \
-               ON CONFLICT (source_code, sku) DO UPDATE \
-               SET quantity = EXCLUDED.quantity, status = EXCLUDED.status, updated_at = now() \
-               RETURNING {SOURCE_ITEM_COLUMNS}, xmax = 0 AS inserted \
-             ), totals AS ( \
-               INSERT INTO stock_sku_reservation (stock_id, sku) \
-               SELECT DISTINCT l.stock_id, up.sku FROM up \
-               JOIN stock_source_link l ON l.source_code = up.source_code WHERE up.inserted \
-               ORDER BY 1, 2 ON CONFLICT DO NOTHING \
-             ) \
-             SELECT {SOURCE_ITEM_COLUMNS} FROM up"
+            "INSERT INTO source_item (source_code, sku, quantity, status) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[]) \
+             ON CONFLICT (source_code, sku) DO UPDATE \
+             SET quantity = EXCLUDED.quantity, status = EXCLUDED.status, updated_at = now() \
+             RETURNING {SOURCE_ITEM_COLUMNS}"
         );
         let rows = retry_conflicts(|| async {
             let mut tx = self.pool.begin().await?;

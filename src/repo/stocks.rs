@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgExecutor};
 
 use super::{
-    Repo, RepoError, changes::Change, ledger, retry_conflicts, rows::source_code,
+    Repo, RepoError, changes::Change, retry_conflicts, rows::source_code,
     sources::reject_unknown_sources,
 };
 use crate::domain::{
@@ -91,7 +91,7 @@ impl Repo {
             .iter()
             .map(|l| i32::try_from(l.priority).unwrap_or(i32::MAX))
             .collect();
-        let stock = retry_conflicts(|| async {
+        retry_conflicts(|| async {
             let mut tx = self.pool.begin().await?;
             lock_stock(&mut tx, id).await?;
             let requested: Vec<&str> = links.iter().map(|l| l.source.as_str()).collect();
@@ -112,20 +112,7 @@ impl Repo {
             self.changed(Change::Everything);
             Ok(stock)
         })
-        .await?;
-        // After the commit, in a transaction of its own: the link holds the stock row, which
-        // every order batch's foreign-key check waits on, so waiting here for a batch's new
-        // totals row could deadlock. The rows only spare first orders work, so a failure is
-        // logged and those orders create them.
-        let opened = retry_conflicts(|| async {
-            let mut conn = self.pool.acquire().await?;
-            ledger::open_totals_of_sources(&mut conn, id, &codes).await
-        })
-        .await;
-        if let Err(error) = opened {
-            tracing::warn!(%error, "creating totals rows for newly linked sources failed");
-        }
-        Ok(stock)
+        .await
     }
 
     /// Removes links; a source that is not linked is left alone, so retries are harmless.
@@ -207,8 +194,11 @@ impl Repo {
     }
 }
 
+/// Serialises changes to one stock's links and channels. `NO KEY UPDATE`, not `UPDATE`: order
+/// batches hold totals rows while their foreign keys take a key-share lock on the stock, and a
+/// link's trigger rewrites totals rows (migration 0005), so the stronger lock could deadlock.
 async fn lock_stock(conn: &mut PgConnection, id: StockId) -> Result<(), RepoError> {
-    sqlx::query_scalar::<_, i32>("SELECT id FROM stock WHERE id = $1 FOR UPDATE")
+    sqlx::query_scalar::<_, i32>("SELECT id FROM stock WHERE id = $1 FOR NO KEY UPDATE")
         .bind(id.get())
         .fetch_optional(conn)
         .await?

@@ -3,11 +3,12 @@
 use sqlx::PgPool;
 use stockd::{
     domain::{
-        Quantity, Sku, SourceCode, SourceItemStatus, StockId,
+        BackorderMode, Quantity, Sku, SourceCode, SourceItemStatus, StockId,
+        settings_patch::{SettingValues, SettingsPatch},
         source::{Source, SourceDetails},
         stock::SourceLink,
     },
-    repo::{MIGRATOR, Repo, RepoError, source_items::SourceItemWrite},
+    repo::{MIGRATOR, Repo, RepoError, consistency::Difference, source_items::SourceItemWrite},
 };
 
 fn write(source: &str, sku: &str, qty: &str) -> SourceItemWrite {
@@ -134,9 +135,8 @@ async fn totals_rows(repo: &Repo) -> Vec<(i32, String, String)> {
     .unwrap()
 }
 
-#[sqlx::test(migrator = "MIGRATOR")]
-async fn source_items_get_their_totals_rows_in_every_stock_that_links_their_source(pool: PgPool) {
-    let repo = Repo::new(pool);
+/// A second source, linked to no stock yet.
+async fn create_west(repo: &Repo) -> Source {
     let west = Source {
         code: SourceCode::parse("west").unwrap(),
         details: SourceDetails {
@@ -145,7 +145,13 @@ async fn source_items_get_their_totals_rows_in_every_stock_that_links_their_sour
         },
         enabled: true,
     };
-    repo.create_source(&west).await.unwrap();
+    repo.create_source(&west).await.unwrap()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn source_items_get_their_totals_rows_in_every_stock_that_links_their_source(pool: PgPool) {
+    let repo = Repo::new(pool);
+    let west = create_west(&repo).await;
     repo.upsert_source_items(&[write("default", "A", "1"), write("west", "W", "1")])
         .await
         .unwrap();
@@ -168,4 +174,109 @@ async fn source_items_get_their_totals_rows_in_every_stock_that_links_their_sour
         .await
         .unwrap();
     assert_eq!(totals_rows(&repo).await.len(), 2);
+}
+
+/// Consistency differences found without repairing.
+async fn differences(repo: &Repo) -> Vec<Difference> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    repo.check_consistency(false, tx).await.unwrap();
+    let mut found = Vec::new();
+    while let Some(d) = rx.recv().await {
+        found.push(d);
+    }
+    found
+}
+
+async fn copy(repo: &Repo, stock: i32, sku: &str) -> Option<(Vec<String>, Vec<String>)> {
+    sqlx::query_as(
+        "SELECT COALESCE(item_sources, '{}'), COALESCE(item_quantities::float8[]::text[], '{}') \
+         FROM stock_sku_reservation \
+         WHERE stock_id = $1 AND sku = $2",
+    )
+    .bind(stock)
+    .bind(sku)
+    .fetch_optional(repo.pool())
+    .await
+    .unwrap()
+}
+
+fn copy_of(sources: &[&str], quantities: &[&str]) -> Option<(Vec<String>, Vec<String>)> {
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+    Some((owned(sources), owned(quantities)))
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn each_stock_copy_of_source_items_follows_every_write(pool: PgPool) {
+    let repo = Repo::new(pool);
+    let west = create_west(&repo).await;
+    repo.upsert_source_items(&[
+        write("default", "A", "5"),
+        write("west", "A", "3"),
+        write("default", "B", "1"),
+    ])
+    .await
+    .unwrap();
+    // Stock 1 links only the default source: west's item is not in its copy.
+    assert_eq!(copy(&repo, 1, "A").await, copy_of(&["default"], &["5"]));
+
+    let two = repo.create_stock("Both").await.unwrap().id;
+    let link = |code: &str, priority| SourceLink {
+        source: SourceCode::parse(code).unwrap(),
+        priority,
+    };
+    repo.link_sources(two, &[link("west", 1), link("default", 2)])
+        .await
+        .unwrap();
+    let id = two.get();
+    assert_eq!(
+        copy(&repo, id, "A").await,
+        copy_of(&["default", "west"], &["5", "3"])
+    );
+    // A priority change rewrites nothing it does not have to, and the copy stays.
+    repo.link_sources(two, &[link("default", 3)]).await.unwrap();
+    assert_eq!(
+        copy(&repo, id, "A").await,
+        copy_of(&["default", "west"], &["5", "3"])
+    );
+
+    repo.upsert_source_items(&[write("west", "A", "7")])
+        .await
+        .unwrap();
+    assert_eq!(
+        copy(&repo, id, "A").await,
+        copy_of(&["default", "west"], &["5", "7"])
+    );
+    let patch = SettingsPatch {
+        set: SettingValues {
+            backorders: Some(BackorderMode::Allow),
+            ..SettingValues::default()
+        },
+        clear: vec![],
+    };
+    repo.update_source_item_settings(&west.code, &Sku::parse("A").unwrap(), &patch)
+        .await
+        .unwrap();
+    let backorders: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT item_backorders FROM stock_sku_reservation WHERE stock_id = $1 AND sku = 'A'",
+    )
+    .bind(id)
+    .fetch_one(repo.pool())
+    .await
+    .unwrap();
+    assert_eq!(backorders, vec![None, Some("ALLOW".to_string())]);
+
+    repo.delete_source_items(&[(SourceCode::default_source(), Sku::parse("B").unwrap())])
+        .await
+        .unwrap();
+    assert_eq!(copy(&repo, 1, "B").await, copy_of(&[], &[]));
+    repo.unlink_sources(two, &["default"]).await.unwrap();
+    assert_eq!(copy(&repo, id, "A").await, copy_of(&["west"], &["7"]));
+    // Writes by hand go through the same triggers, a changed key included.
+    sqlx::query("UPDATE source_item SET sku = 'C' WHERE source_code = 'west' AND sku = 'A'")
+        .execute(repo.pool())
+        .await
+        .unwrap();
+    assert_eq!(copy(&repo, id, "C").await, copy_of(&["west"], &["7"]));
+    assert_eq!(copy(&repo, id, "A").await, copy_of(&[], &[]));
+    assert!(differences(&repo).await.is_empty());
 }

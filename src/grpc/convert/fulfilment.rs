@@ -156,6 +156,15 @@ pub(crate) fn difference_to_pb(d: Difference) -> pb::ConsistencyReport {
             ledger: decimal(ledger),
             repaired,
         }),
+        Difference::SourceItemCopy {
+            stock_id,
+            sku,
+            repaired,
+        } => Report::SourceItemCopy(pb::SourceItemCopyDifference {
+            stock_id,
+            sku,
+            repaired,
+        }),
     };
     pb::ConsistencyReport {
         report: Some(report),
