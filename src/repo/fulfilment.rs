@@ -215,7 +215,10 @@ struct LockedItem {
     out_of_stock_threshold: Option<Decimal>,
 }
 
-/// Locks the source items of `lines` in (source, SKU) order, as every shipment and return does.
+/// Locks the source items of `lines` in (source, SKU) order, as every shipment and return does,
+/// and shares their sources' rows: writing the items later copies them into totals rows, which a
+/// link change of the source (which takes the source row exclusively first) also writes, so the
+/// source lock must come before the totals rows this transaction locks next.
 async fn lock_items(
     conn: &mut PgConnection,
     lines: &[&SourceLine],
@@ -226,7 +229,8 @@ async fn lock_items(
         "SELECT si.source_code, si.sku, si.quantity, si.backorders, si.out_of_stock_threshold \
          FROM source_item si JOIN unnest($1::text[], $2::text[]) AS k(src, sku) \
            ON si.source_code = k.src AND si.sku = k.sku \
-         ORDER BY si.source_code, si.sku FOR UPDATE OF si",
+         JOIN source s ON s.code = si.source_code \
+         ORDER BY si.source_code, si.sku FOR UPDATE OF si FOR KEY SHARE OF s",
     )
     .bind(&sources)
     .bind(&skus)

@@ -19,8 +19,8 @@ use super::{
 use crate::domain::{CartId, LinkedSourceItem, ProductSettings, SourceItem, StockId};
 
 /// The stock (by id, or by sales channel) drives the join: no stock, no rows. Source items come
-/// from the copy in the SKU's totals row (migration 0005, decision 0008): parallel arrays kept by
-/// triggers, so a SKU is one row to read however many sources stock it. Every per-SKU
+/// from the copy in the SKU's totals row (migrations 0005 and 0006, decision 0008): parallel
+/// arrays kept by triggers, so a SKU is one row to read however many sources stock it. Every per-SKU
 /// read is a lateral subquery or scalar subquery parameterised by the SKU (the `LIMIT 1` keeps
 /// the planner from flattening the product lookup into a join), so each stays an index lookup
 /// whatever the statistics say: with fresh statistics the planner otherwise hashes the whole

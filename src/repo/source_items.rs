@@ -54,7 +54,7 @@ impl Repo {
             .map(|&i| status_name(items[i].status))
             .collect();
         // Triggers copy the written items into their totals rows in every stock that links their
-        // source, creating missing rows (migration 0005).
+        // source, creating missing rows (migrations 0005 and 0006).
         let sql = format!(
             "INSERT INTO source_item (source_code, sku, quantity, status) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[]) \

@@ -97,6 +97,7 @@ impl Repo {
             let requested: Vec<&str> = links.iter().map(|l| l.source.as_str()).collect();
             reject_unknown_sources(&mut tx, &requested, |i| format!("links[{i}].source_code"))
                 .await?;
+            lock_sources(&mut tx, &codes).await?;
             sqlx::query(
                 "INSERT INTO stock_source_link (stock_id, source_code, priority) \
                  SELECT $1, c, p FROM unnest($2::text[], $3::int[]) AS t(c, p) \
@@ -122,6 +123,7 @@ impl Repo {
             let mut tx = self.pool.begin().await?;
             lock_stock(&mut tx, id).await?;
             reject_unknown_sources(&mut tx, codes, |i| format!("source_codes[{i}]")).await?;
+            lock_sources(&mut tx, codes).await?;
             sqlx::query(
                 "DELETE FROM stock_source_link WHERE stock_id = $1 AND source_code = ANY($2)",
             )
@@ -204,6 +206,17 @@ async fn lock_stock(conn: &mut PgConnection, id: StockId) -> Result<(), RepoErro
         .await?
         .map(|_| ())
         .ok_or_else(|| stock_not_found(id))
+}
+
+/// Takes the sources' rows exclusively, in code order, before a link changes: it waits for
+/// writers of their items and holds new ones off, so the link's copies of source items miss
+/// nothing (migration 0006), and two link calls never deadlock upgrading a shared lock.
+async fn lock_sources(conn: &mut PgConnection, codes: &[&str]) -> Result<(), RepoError> {
+    sqlx::query("SELECT 1 FROM source WHERE code = ANY($1) ORDER BY code FOR UPDATE")
+        .bind(codes)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn load_stock(conn: &mut PgConnection, id: StockId) -> Result<Stock, RepoError> {
