@@ -19,15 +19,14 @@ use super::{
 use crate::domain::{CartId, LinkedSourceItem, ProductSettings, SourceItem, StockId};
 
 /// The stock (by id, or by sales channel) drives the join: no stock, no rows. Source items come
-/// from the copy in the SKU's totals row (migrations 0005 and 0006, decision 0008): parallel
-/// arrays kept by triggers, so a SKU is one row to read however many sources stock it. Every per-SKU
-/// read is a lateral subquery or scalar subquery parameterised by the SKU (the `LIMIT 1` keeps
-/// the planner from flattening the product lookup into a join), so each stays an index lookup
-/// whatever the statistics say: with fresh statistics the planner otherwise hashes the whole
-/// product table for every call (measured: availability at half the rate after an `ANALYZE`).
-/// The stock's links (priority, source enabled) are read once and sent with the first requested
-/// SKU only; joining them to every source item scanned both small tables once per item, a fifth
-/// of the query's cost.
+/// from the copy in the SKU's totals row (migrations 0005 to 0007, decision 0008): parallel arrays
+/// kept by triggers, so a SKU is one row to read however many sources stock it. Every per-SKU read
+/// is a lateral subquery parameterised by the SKU (the `LIMIT 1` keeps the
+/// planner from flattening the product lookup into a join), so each stays an index lookup whatever
+/// the statistics say: with fresh statistics the planner otherwise hashes the whole product table
+/// for every call (measured: availability at half the rate after an `ANALYZE`). The stock's links
+/// (priority, source enabled) are read once and sent with the first requested SKU only; joining
+/// them to every source item scanned both small tables once per item, a fifth of the query's cost.
 const SNAPSHOT_SQL: &str = "\
 WITH st AS ( \
   SELECT id FROM stock WHERE id = $1 \
@@ -189,11 +188,11 @@ fn linked_items(row: &mut SnapshotRow, links: &Links) -> Result<Vec<LinkedSource
     let n = codes.len();
     let mut quantities = column(row.quantities.take(), n, "quantity")?;
     let mut statuses = column(row.statuses.take(), n, "status")?;
-    let mut backorders = column(row.item_backorders.take(), n, "backorders")?;
-    let mut thresholds = column(row.thresholds.take(), n, "out_of_stock_threshold")?;
-    let mut notify = column(row.notify_qtys.take(), n, "notify_stock_qty")?;
-    let mut dates = column(row.restock_dates.take(), n, "restock_date")?;
-    let mut restock = column(row.restock_qtys.take(), n, "restock_qty")?;
+    let mut backorders = overrides(row.item_backorders.take(), n, "backorders")?;
+    let mut thresholds = overrides(row.thresholds.take(), n, "out_of_stock_threshold")?;
+    let mut notify = overrides(row.notify_qtys.take(), n, "notify_stock_qty")?;
+    let mut dates = overrides(row.restock_dates.take(), n, "restock_date")?;
+    let mut restock = overrides(row.restock_qtys.take(), n, "restock_qty")?;
     codes
         .into_iter()
         .map(|source_code| {
@@ -238,6 +237,22 @@ fn column<T>(
     }
 }
 
+/// One parallel array of overrides; the copy stores none when no item overrides the setting
+/// (migration 0007), which means "use the default" for each of the `n` items.
+fn overrides<T>(
+    values: Option<Vec<Option<T>>>,
+    n: usize,
+    name: &str,
+) -> Result<std::vec::IntoIter<Option<T>>, RepoError> {
+    match values {
+        None => Ok(std::iter::repeat_with(|| None)
+            .take(n)
+            .collect::<Vec<_>>()
+            .into_iter()),
+        values => column(values, n, name),
+    }
+}
+
 fn next<T>(values: &mut std::vec::IntoIter<T>) -> Result<T, RepoError> {
     values
         .next()
@@ -247,6 +262,14 @@ fn next<T>(values: &mut std::vec::IntoIter<T>) -> Result<T, RepoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absent_overrides_mean_the_default_for_every_item() {
+        let values: Vec<Option<i32>> = overrides(None, 2, "backorders").unwrap().collect();
+        assert_eq!(values, vec![None, None]);
+        let err = overrides(Some(vec![Some(1)]), 2, "backorders").unwrap_err();
+        assert!(err.to_string().contains("backorders"), "{err}");
+    }
 
     #[test]
     fn a_short_column_is_reported_not_truncated() {
