@@ -274,6 +274,7 @@ async fn ship(
     if !refusals.is_empty() {
         return Err(RepoError::Refused(refusals));
     }
+    lock_rows_of_move(conn, stock, &skus, &refs).await?;
     move_stock(conn, &req.lines, Decimal::NEGATIVE_ONE).await?;
     let entries = compensations(&lines, &totals);
     let locked: Vec<&str> = entries.iter().map(|e| e.sku).collect();
@@ -303,6 +304,35 @@ async fn ship(
         line.shipped += totals.get(&line.sku).copied().unwrap_or_default();
     }
     close_if_complete(conn, &req.order_id, &lines, now).await
+}
+
+/// Locks, in (stock, SKU) order, the existing totals rows a move of `moved` items touches: those
+/// of every stock linking their sources, whose copies the trigger rewrites, and the order stock's
+/// rows of `skus`. Taken later, the order's own rows would come after the trigger's for a source
+/// its stock does not link, against the order every other writer locks in.
+async fn lock_rows_of_move(
+    conn: &mut PgConnection,
+    stock: StockId,
+    skus: &[&str],
+    moved: &[&SourceLine],
+) -> Result<(), RepoError> {
+    let sources: Vec<&str> = moved.iter().map(|l| l.source.as_str()).collect();
+    let moved_skus: Vec<&str> = moved.iter().map(|l| l.sku.as_str()).collect();
+    sqlx::query(
+        "SELECT 1 FROM stock_sku_reservation t \
+         JOIN (SELECT l.stock_id, k.sku FROM unnest($2::text[], $3::text[]) AS k(src, sku) \
+               JOIN stock_source_link l ON l.source_code = k.src \
+               UNION SELECT $1, s FROM unnest($4::text[]) AS s) x \
+           ON t.stock_id = x.stock_id AND t.sku = x.sku \
+         ORDER BY t.stock_id, t.sku FOR UPDATE OF t",
+    )
+    .bind(stock.get())
+    .bind(&sources)
+    .bind(&moved_skus)
+    .bind(skus)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn take_back(
@@ -337,6 +367,8 @@ async fn take_back(
     if !refusals.is_empty() {
         return Err(RepoError::Refused(refusals));
     }
+    let returned: Vec<&str> = totals.keys().map(Sku::as_str).collect();
+    lock_rows_of_move(conn, stock, &returned, &restocked).await?;
     let back: Vec<SourceLine> = restocked.into_iter().cloned().collect();
     move_stock(conn, &back, Decimal::ONE).await?;
     // RETURNED rows carry no quantity (DOMAIN §4): they record the event for the audit trail.

@@ -140,23 +140,23 @@ async fn totals_rows(repo: &Repo) -> Vec<(i32, String, String)> {
     .unwrap()
 }
 
-/// A second source, linked to no stock yet.
-async fn create_west(repo: &Repo) -> Source {
-    let west = Source {
-        code: SourceCode::parse("west").unwrap(),
+/// Another source, linked to no stock yet.
+async fn create_source(repo: &Repo, code: &str) -> Source {
+    let source = Source {
+        code: SourceCode::parse(code).unwrap(),
         details: SourceDetails {
-            name: "West".into(),
+            name: code.into(),
             ..SourceDetails::default()
         },
         enabled: true,
     };
-    repo.create_source(&west).await.unwrap()
+    repo.create_source(&source).await.unwrap()
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn source_items_get_their_totals_rows_in_every_stock_that_links_their_source(pool: PgPool) {
     let repo = Repo::new(pool);
-    let west = create_west(&repo).await;
+    let west = create_source(&repo, "west").await;
     repo.upsert_source_items(&[write("default", "A", "1"), write("west", "W", "1")])
         .await
         .unwrap();
@@ -213,7 +213,7 @@ fn copy_of(sources: &[&str], quantities: &[&str]) -> Option<(Vec<String>, Vec<St
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn each_stock_copy_of_source_items_follows_every_write(pool: PgPool) {
     let repo = Repo::new(pool);
-    let west = create_west(&repo).await;
+    let west = create_source(&repo, "west").await;
     repo.upsert_source_items(&[
         write("default", "A", "5"),
         write("west", "A", "3"),
@@ -300,11 +300,12 @@ async fn deadlocks(repo: &Repo) -> i64 {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn imports_settings_links_orders_and_shipments_of_the_same_skus_never_deadlock(pool: PgPool) {
     let repo = Repo::new(pool);
-    let west = create_west(&repo).await;
+    let west = create_source(&repo, "west").await;
+    let east = create_source(&repo, "east").await;
     let skus: Vec<String> = (0..12).map(|i| format!("K{i:02}")).collect();
     let items: Vec<SourceItemWrite> = skus
         .iter()
-        .flat_map(|s| [write("default", s, "1000"), write("west", s, "1000")])
+        .flat_map(|s| ["default", "west", "east"].map(|source| write(source, s, "1000")))
         .collect();
     repo.upsert_source_items(&items).await.unwrap();
     let link = SourceLink {
@@ -329,8 +330,14 @@ async fn imports_settings_links_orders_and_shipments_of_the_same_skus_never_dead
             Ok(())
         }));
     }
-    // The shipping source's links change too, in a stock of its own.
+    // The shipping source's links change too, in a stock of its own; east, which half the
+    // shipments come from, is linked only there, not to the orders' stock.
     let other = repo.create_stock("Other").await.unwrap().id;
+    let east_link = SourceLink {
+        source: east.code.clone(),
+        priority: 2,
+    };
+    repo.link_sources(other, &[east_link]).await.unwrap();
     let default_link = SourceLink {
         source: SourceCode::default_source(),
         priority: 1,
@@ -385,11 +392,12 @@ async fn imports_settings_links_orders_and_shipments_of_the_same_skus_never_dead
                     lines.reverse();
                 }
                 let order_id = OrderId::parse(&format!("c{client}-{n}")).unwrap();
+                let from = SourceCode::parse(["default", "east"][n % 2]).unwrap();
                 let shipped = lines
                     .iter()
                     .map(|(sku, quantity)| SourceLine {
                         sku: sku.clone(),
-                        source: SourceCode::default_source(),
+                        source: from.clone(),
                         quantity: *quantity,
                     })
                     .collect();
