@@ -113,27 +113,35 @@ struct CopyRow {
     sku: String,
 }
 
+/// A row `t`'s copy against what the source items say, `c` (the row may be missing).
+macro_rules! copy_differs {
+    () => {
+        "(t.item_sources, t.item_quantities, t.item_statuses, t.item_backorders, \
+          t.item_thresholds, t.item_notify_qtys, t.item_restock_dates, t.item_restock_qtys) \
+         IS DISTINCT FROM (c.sources, c.quantities, c.statuses, c.backorders, c.thresholds, \
+          c.notify_qtys, c.restock_dates, c.restock_qtys)"
+    };
+}
+
 /// Every (stock, SKU) with a totals row or a linked source item whose copy differs.
-const COPY_DIFFERENCES: &str = "SELECT k.stock_id, k.sku \
+const COPY_DIFFERENCES: &str = concat!(
+    "SELECT k.stock_id, k.sku \
      FROM (SELECT stock_id, sku FROM stock_sku_reservation \
            UNION \
            SELECT l.stock_id, si.sku FROM source_item si \
            JOIN stock_source_link l ON l.source_code = si.source_code) k \
      LEFT JOIN stock_sku_reservation t ON t.stock_id = k.stock_id AND t.sku = k.sku \
-     CROSS JOIN LATERAL linked_source_items(k.stock_id, k.sku) c \
-     WHERE (t.item_sources, t.item_quantities, t.item_statuses, t.item_backorders, \
-            t.item_thresholds, t.item_notify_qtys, t.item_restock_dates, t.item_restock_qtys) \
-       IS DISTINCT FROM (c.sources, c.quantities, c.statuses, c.backorders, c.thresholds, \
-            c.notify_qtys, c.restock_dates, c.restock_qtys)";
+     CROSS JOIN LATERAL linked_source_items(k.stock_id, k.sku) c WHERE ",
+    copy_differs!()
+);
 
 /// The same comparison for one pair, made under its lock before a repair.
-const COPY_DIFFERS: &str = "SELECT EXISTS (SELECT 1 \
-     FROM linked_source_items($1, $2) c \
-     LEFT JOIN stock_sku_reservation t ON t.stock_id = $1 AND t.sku = $2 \
-     WHERE (t.item_sources, t.item_quantities, t.item_statuses, t.item_backorders, \
-            t.item_thresholds, t.item_notify_qtys, t.item_restock_dates, t.item_restock_qtys) \
-       IS DISTINCT FROM (c.sources, c.quantities, c.statuses, c.backorders, c.thresholds, \
-            c.notify_qtys, c.restock_dates, c.restock_qtys))";
+const COPY_DIFFERS: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM linked_source_items($1, $2) c \
+     LEFT JOIN stock_sku_reservation t ON t.stock_id = $1 AND t.sku = $2 WHERE ",
+    copy_differs!(),
+    ")"
+);
 
 impl Repo {
     /// Sends every difference to `out` as it is found; with `repair`, appends a
