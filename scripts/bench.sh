@@ -65,6 +65,8 @@
 #   STOCKD_PG_SHARED_BUFFERS [256MB] (PostgreSQL's buffer cache, for the stockd and baseline
 #   databases alike)  POOL [16] (stockd's connection pool)  BENCH_DIR [../shared/bench]  LEDGER_ROWS [0]
 #   CONSISTENCY_ORDERS [0]  AUTH [1] (0 serves without authentication)
+#   METRICS [0] (1: each replica serves metrics, and each half-rate line adds the service's own
+#   latency from its histogram: server_p99_le_ms, server_over_target_pct)
 #   WORKERS [0] (STOCKD_WORKER_THREADS of both stockd replicas; 0 leaves one per core)
 #   OVERLOAD_CLIENTS ["1000 2000"]  OVERLOAD_DEADLINE_MS [200]
 #   STORAGE_CLIENTS [4]  STORAGE_VARIANTS ["current stock_row order_row both_with_ledger both"]
@@ -101,112 +103,44 @@ STORAGE_READ_VARIANTS=${STORAGE_READ_VARIANTS:-"read_current read_stock_row"}
 RUN=${RUN:-r$(date -u +%Y%m%d%H%M%S)}
 
 started=$(date +%s)
-# Which code was measured: the commit, and whether the service's sources differed from it.
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-if ! GIT_OPTIONAL_LOCKS=0 git diff --quiet HEAD -- src migrations ':!src/bin/stockd-bench' \
-  2>/dev/null; then
-  commit="$commit+changes"
-fi
-cargo build --release --quiet --bin stockd --bin stockd-bench
-# shellcheck source=scripts/lib/throwaway-postgres.sh
-. scripts/lib/throwaway-postgres.sh
-stockd_pg_start stockd
-psql_() { "$STOCKD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# shellcheck source=scripts/lib/bench-common.sh
+. scripts/lib/bench-common.sh
+bench_start
 
 # pgbench opens one connection per client: make room for the largest client count.
 most=$POOL
 for c in $CLIENTS $AVAILABILITY_CLIENTS $CHECKOUT_CLIENTS $FLASH_CLIENTS; do
   if [ "$c" -gt "$most" ]; then most=$c; fi
 done
-if [ $((most + POOL + 20)) -gt 300 ]; then
-  psql_ "$DATABASE_URL" -c "ALTER SYSTEM SET max_connections = $((most + POOL + 50))"
-  stockd_pg_as_owner "$STOCKD_PG_BIN/pg_ctl" -D "$STOCKD_PG_DIR/data" \
-    -l "$STOCKD_PG_DIR/server.log" -w restart >/dev/null
-fi
+make_room_for $((most + POOL))
 
-# Measured as deployed: with authentication, one token holding every role the benchmark uses.
-auth=(STOCKD_AUTH_DISABLED=true) auth_mode=off
-if [ "$AUTH" = 1 ] && target/release/stockd --help 2>/dev/null | grep -q hash-token; then
-  STOCKD_BENCH_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  export STOCKD_BENCH_TOKEN
-  echo "$(echo "$STOCKD_BENCH_TOKEN" | target/release/stockd hash-token)" \
-    "storefront,checkout,fulfilment,admin name=bench" >"$STOCKD_PG_DIR/bench-tokens"
-  auth=(STOCKD_AUTH_TOKENS_FILE="$STOCKD_PG_DIR/bench-tokens") auth_mode=tokens
-fi
+bench_auth_setup
 workers=()
 if [ "$WORKERS" -gt 0 ]; then workers=(STOCKD_WORKER_THREADS="$WORKERS"); fi
-addr="127.0.0.1:$(STOCKD_PG_PORT=50151 stockd_pg_free_port)"
+trap 'stop_stockd; stockd_pg_stop' EXIT
 # The first replica reads PostgreSQL on every call (the availability cache off), so the uncached
 # figures measure the database path; the "cached" scenario starts a second replica with it on.
-env "${auth[@]}" "${workers[@]}" STOCKD_GRPC_ADDR="$addr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
-  STOCKD_AVAILABILITY_CACHE_MS=0 STOCKD_SWEEP_INTERVAL=86400 RUST_LOG=warn \
-  target/release/stockd serve &
-stockd_pid=$!
-cached_pid=""
-stop_stockd() {
-  for pid in "$stockd_pid" $cached_pid; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
-trap 'stop_stockd; stockd_pg_stop' EXIT
-await_health() {
-  for _ in $(seq 1 100); do
-    target/release/stockd health-check --addr "http://$1" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-}
-await_health "$addr"
+start_stockd addr "${workers[@]}" STOCKD_DB_MAX_CONNECTIONS="$POOL" STOCKD_AVAILABILITY_CACHE_MS=0
 bench() { target/release/stockd-bench --addr "http://$addr" "$@"; }
 
-# Baseline database on the same server.
-pg_url_base=${DATABASE_URL%/*}
-baseline_url=$pg_url_base/baseline
-psql_ "$pg_url_base/postgres" -c "CREATE DATABASE baseline"
-PGOPTIONS="-c client_min_messages=warning" psql_ "$baseline_url" -f "$BENCH_DIR/setup.sql" >/dev/null
+baseline_setup
+run_header "pool=$POOL workers=$WORKERS skus=$SKUS batch=$BATCH clients=$CLIENTS duration=${DURATION}s"
 
-setting() { psql_ "$DATABASE_URL" -Atc "SHOW $1"; }
-echo "# $(date -u +%FT%TZ) run=$RUN commit=$commit nproc=$(nproc)" \
-  "mem_gib=$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" \
-  "pg=$(psql_ "$DATABASE_URL" -Atc 'SHOW server_version')" \
-  "synchronous_commit=$(setting synchronous_commit) fsync=$(setting fsync)" \
-  "shared_buffers=$(setting shared_buffers) max_connections=$(setting max_connections)" \
-  "auth=$auth_mode pool=$POOL workers=$WORKERS skus=$SKUS batch=$BATCH clients=$CLIENTS duration=${DURATION}s"
-
-summary=()
-say() { echo "$1"; summary+=("$1"); }
-field() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
-ratio() { # name numerator denominator
-  say "$(awk -v n="$1" -v a="$2" -v b="$3" \
-    'BEGIN { if (b > 0) printf "ratio %s = %.2f", n, a / b; else printf "ratio %s = n/a", n }')"
-}
 # Same footing before every measured run: no dirty pages left from the previous one, fresh
 # statistics.
-settle_stockd() { psql_ "$DATABASE_URL" -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null; }
+settle_stockd() { settle "$DATABASE_URL"; }
+
+# The service's own share of a half-rate line's latency, when it was read (METRICS=1).
+own_latency() {
+  local p99
+  p99=$(field "$1" server_p99_le_ms)
+  [ -z "$p99" ] || echo "; in the service: p99 <= $p99 ms, $(field "$1" server_over_target_pct) % over the target"
+}
 
 # Callers of a half-rate (open-loop) run: those of the best rate, at least HALF_LOAD_CLIENTS. A
 # caller waits for its previous answer before it sends, so with few callers one slow answer makes
 # the caller's next calls leave late and the schedule stops being an open loop.
 half_clients() { echo $(($1 > HALF_LOAD_CLIENTS ? $1 : HALF_LOAD_CLIENTS)); }
-
-declare -A tps_of
-# Runs a pgbench script of BENCH_DIR at $2 clients (once per script and count) and sets $tps.
-baseline() {
-  local script=$1 c=$2 j out lat
-  if [ -n "${tps_of[$script@$c]:-}" ]; then tps=${tps_of[$script@$c]}; return; fi
-  j=$((c < 2 ? c : 2))
-  psql_ "$baseline_url" -f "$BENCH_DIR/reset.sql" >/dev/null
-  echo "  pgbench $script c=$c:" >&2
-  out=$("$STOCKD_PG_BIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" -P 1 \
-    -f "$BENCH_DIR/$script.sql" "$baseline_url") || { echo "pgbench $script failed" >&2; out=; }
-  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
-  lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
-  tps=${tps:-0}
-  tps_of[$script@$c]=$tps
-  local extra=""
-  [ "$script" = read_batch50 ] && extra=" skus_per_s=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t * 50 }')"
-  say "scenario=baseline_$script clients=$c seconds=$DURATION tps=$tps lat_avg_ms=$lat$extra"
-}
 
 echo "== catalogue" >&2
 bench load --skus "$SKUS"
@@ -241,11 +175,13 @@ availability_runs() {
     # Half the best rate, offered by the callers that reached the best, at least HALF_LOAD_CLIENTS.
     half=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 2 }')
     settle_stockd
+    served=$(server_buckets "$target" GetSalableQuantities)
     line=$(target/release/stockd-bench --addr "http://$target" availability --skus "$SKUS" \
       --batch "$BATCH" --clients "$(half_clients "$best_clients")" --duration "$DURATION" \
       --rate "$half" --run "$RUN")
+    line+=$(server_latency "$served" "$(server_buckets "$target" GetSalableQuantities)" 5)
     say "$line$suffix"
-    say "half-load $name: clients=$(field "$line" clients) offered=$half/s p99_ms=$(field "$line" p99_ms) (target < 5; the generator's own send_late_p99_ms=$(field "$line" send_late_p99_ms))"
+    say "half-load $name: clients=$(field "$line" clients) offered=$half/s p99_ms=$(field "$line" p99_ms) (target < 5; the generator's own send_late_p99_ms=$(field "$line" send_late_p99_ms))$(own_latency "$line")"
   fi
 }
 # Runs pgbench script $1 on database $2 with $3 clients and generic plans, as stockd's sessions
@@ -285,10 +221,12 @@ for scenario in $SCENARIOS; do
     if [ "$HALF_LOAD" = 1 ]; then
       half=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 2 }')
       settle_stockd
+      served=$(server_buckets "$addr" PlaceOrder)
       line=$(bench checkout --skus "$SKUS" --clients "$(half_clients "$best_clients")" --duration "$DURATION" \
         --rate "$half" --run "$RUN-half")
+      line+=$(server_latency "$served" "$(server_buckets "$addr" PlaceOrder)" 25)
       say "$line"
-      say "half-load checkout: clients=$(field "$line" clients) offered=$half/s PlaceOrder p99_ms=$(field "$line" p99_ms) (target < 25; the generator's own send_late_p99_ms=$(field "$line" send_late_p99_ms))"
+      say "half-load checkout: clients=$(field "$line" clients) offered=$half/s PlaceOrder p99_ms=$(field "$line" p99_ms) (target < 25; the generator's own send_late_p99_ms=$(field "$line" send_late_p99_ms))$(own_latency "$line")"
     fi
     ;;
   flash)
@@ -315,14 +253,9 @@ for scenario in $SCENARIOS; do
     ;;
   cached)
     # A second replica on the same database, reusing availability answers.
-    caddr="127.0.0.1:$(STOCKD_PG_PORT=50251 stockd_pg_free_port)"
-    env "${auth[@]}" "${workers[@]}" STOCKD_GRPC_ADDR="$caddr" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
-      STOCKD_MIGRATE_ON_START=false STOCKD_SWEEP_INTERVAL=86400 \
-      STOCKD_AVAILABILITY_CACHE_MS="$AVAILABILITY_CACHE_MS" \
-      STOCKD_AVAILABILITY_CACHE_SKUS=$((2 * SKUS)) RUST_LOG=warn \
-      target/release/stockd serve &
-    cached_pid=$!
-    await_health "$caddr"
+    start_stockd caddr "${workers[@]}" STOCKD_DB_MAX_CONNECTIONS="$POOL" \
+      STOCKD_MIGRATE_ON_START=false STOCKD_AVAILABILITY_CACHE_MS="$AVAILABILITY_CACHE_MS" \
+      STOCKD_AVAILABILITY_CACHE_SKUS=$((2 * SKUS))
     # A storefront replica runs warm: fill the cache before measuring.
     target/release/stockd-bench --addr "http://$caddr" availability --skus "$SKUS" \
       --batch "$BATCH" --clients "$CLIENTS" --duration "$WARMUP" --run "$RUN" --quiet >/dev/null
@@ -351,9 +284,7 @@ for scenario in $SCENARIOS; do
     say "$line cache_ms=$AVAILABILITY_CACHE_MS"
     baseline read_batch50 "$CLIENTS"
     ratio mix_cached "$(field "$line" calls_per_s)" "$tps"
-    kill "$cached_pid" 2>/dev/null || true
-    wait "$cached_pid" 2>/dev/null || true
-    cached_pid=""
+    stop_last_stockd
     ;;
   overload)
     # More callers with deadlines than the database can serve in time (BENCHMARKS.md,
@@ -409,38 +340,15 @@ if [ "$LEDGER_ROWS" -gt 0 ]; then
   # Both are measured with the tables the availability query reads loaded into shared_buffers:
   # writing the history goes through the same buffers and would otherwise leave "after" reading
   # the catalogue back from the operating system.
-  prewarm() {
-    psql_ "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" -c "SELECT \
-      sum(pg_prewarm(c.oid)) FROM pg_class c WHERE c.relname IN ('source_item', \
-      'source_item_pkey', 'source_item_sku_idx', 'product_settings', 'product_settings_pkey', \
-      'stock_sku_reservation', 'stock_sku_reservation_pkey', 'cart_hold', 'cart_hold_sku_idx')" \
-      >/dev/null
-  }
-  half=$((LEDGER_ROWS / 2))
-  psql_ "$DATABASE_URL" <<SQL
-INSERT INTO stock_sku_reservation (stock_id, sku)
-  SELECT 1, 'SKU' || g FROM generate_series(1, $SKUS) g ON CONFLICT DO NOTHING;
-ANALYZE;
-SQL
+  ensure_totals_rows "$DATABASE_URL" "$SKUS"
   settle_stockd
-  prewarm
+  prewarm "$DATABASE_URL"
   before=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
     --duration "$DURATION" --run "$RUN")
   say "$before ledger_rows=$(psql_ -tA "$DATABASE_URL" -c "SELECT count(*) FROM reservation")"
-  psql_ "$DATABASE_URL" <<SQL
-INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, fingerprint, status,
-                         created_at, closed_at)
-  SELECT 'history-' || g, 1, 'website', 'base', '', 'CLOSED', now(), now()
-  FROM generate_series(1, $half) g;
-INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, created_at)
-  SELECT 1, 'SKU' || (1 + g % $SKUS), q, e, 'history-' || g, 'history-' || g, now()
-  FROM generate_series(1, $half) g,
-       (VALUES (-1, 'ORDER_PLACED'), (1, 'ORDER_CANCELED')) AS v(q, e);
-ANALYZE;
-SQL
-  rows=$(psql_ -tA "$DATABASE_URL" -c "SELECT count(*) FROM reservation")
+  rows=$(append_ledger_history "$DATABASE_URL" "$SKUS" "$LEDGER_ROWS")
   settle_stockd
-  prewarm
+  prewarm "$DATABASE_URL"
   grown=$(bench availability --skus "$SKUS" --batch "$BATCH" --clients "$CLIENTS" \
     --duration "$DURATION" --run "$RUN")
   say "$grown ledger_rows=$rows"
@@ -463,9 +371,9 @@ INSERT INTO stock_sku_reservation (stock_id, sku, reserved)
   ON CONFLICT (stock_id, sku) DO UPDATE SET reserved = stock_sku_reservation.reserved + EXCLUDED.reserved;
 ANALYZE;
 SQL
-  echo "stockd peak RSS before: $(grep VmHWM /proc/$stockd_pid/status)"
+  echo "stockd peak RSS before: $(grep VmHWM /proc/${stockd_pids[0]}/status)"
   say "$(bench consistency)"
-  echo "stockd peak RSS after:  $(grep VmHWM /proc/$stockd_pid/status)"
+  echo "stockd peak RSS after:  $(grep VmHWM /proc/${stockd_pids[0]}/status)"
 fi
 
 echo
