@@ -32,11 +32,10 @@
 # Knobs (defaults in brackets): SIZES ["10000 100000 1000000"]  REFERENCE [100000]  ROUNDS [3]
 #   DURATION [15] seconds  SCENARIOS ["availability cached checkout flash mix"]  BATCH [50]
 #   CLIENTS [16]  CHECKOUT_CLIENTS [64]  FLASH_CLIENTS [64]  POOL [16]  LEDGER_ROWS [10000000]
-#   WARMUP [6] (seconds of cache warm-up per 100,000 SKUs, at least 10, before cached and mix)  AVAILABILITY_CACHE_MS
-#   [600000]  STOCKD_PG_SHARED_BUFFERS [2GB] (every size's catalogue stays in PostgreSQL's buffer
-#   cache, as a deployment of that size would be sized)  SCALED_BASELINES [1]
-#   BENCH_DIR [../shared/bench]  AUTH [1]
-#   RUN [g<UTC time>]
+#   WARMUP [6] (seconds of cache warm-up per 100,000 SKUs, at least 10, before cached and mix)
+#   AVAILABILITY_CACHE_MS [600000]  STOCKD_PG_SHARED_BUFFERS [2GB] (every size's catalogue stays
+#   in PostgreSQL's buffer cache, as a deployment of that size would be sized)
+#   SCALED_BASELINES [1]  BENCH_DIR [../shared/bench]  AUTH [1]  RUN [g<UTC time>]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
