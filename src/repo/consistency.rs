@@ -1,7 +1,7 @@
 //! The ledger's consistency check and repair (DOMAIN §4): every (order, SKU) whose live
 //! reservations differ from −(ordered − shipped − canceled), every materialised total that
-//! differs from its ledger, and every (stock, SKU) whose copy of its source items differs from
-//! them (decision 0008). It streams: each query is one snapshot read row by row, and
+//! differs from its ledger, and every (stock, SKU) whose copy of its source items or of its
+//! product's settings differs from them (decisions 0008 and 0009). It streams: each query is one snapshot read row by row, and
 //! differences leave through a bounded channel, so memory stays flat however large the store.
 
 use rust_decimal::Decimal;
@@ -58,6 +58,55 @@ pub enum Difference {
         /// True when the copy was written again.
         repaired: bool,
     },
+    /// A (stock, SKU) row's copy of the product's settings is not what the settings say.
+    ProductSettingsCopy {
+        /// The stock.
+        stock_id: i32,
+        /// The product.
+        sku: String,
+        /// True when the copy was written again.
+        repaired: bool,
+    },
+}
+
+/// Which copy in a (stock, SKU) row a difference is about.
+#[derive(Debug, Clone, Copy)]
+enum CopyKind {
+    SourceItems,
+    ProductSettings,
+}
+
+impl CopyKind {
+    /// Every (stock, SKU) whose copy differs.
+    fn differences(self) -> &'static str {
+        match self {
+            CopyKind::SourceItems => COPY_DIFFERENCES,
+            CopyKind::ProductSettings => PRODUCT_COPY_DIFFERENCES,
+        }
+    }
+
+    /// Whether one pair's copy differs, asked again under its lock.
+    fn differs(self) -> &'static str {
+        match self {
+            CopyKind::SourceItems => COPY_DIFFERS,
+            CopyKind::ProductSettings => PRODUCT_COPY_DIFFERS,
+        }
+    }
+
+    fn difference(self, stock_id: i32, sku: String, repaired: bool) -> Difference {
+        match self {
+            CopyKind::SourceItems => Difference::SourceItemCopy {
+                stock_id,
+                sku,
+                repaired,
+            },
+            CopyKind::ProductSettings => Difference::ProductSettingsCopy {
+                stock_id,
+                sku,
+                repaired,
+            },
+        }
+    }
 }
 
 /// What a run found.
@@ -143,6 +192,35 @@ const COPY_DIFFERS: &str = concat!(
     ")"
 );
 
+/// A row `t`'s copy of the product's settings against the settings, `p` (which may be missing:
+/// a product without settings has NULLs in every copy).
+macro_rules! product_copy_differs {
+    () => {
+        "(t.product_manage_stock, t.product_backorders, t.product_out_of_stock_threshold, \
+          t.product_notify_stock_qty, t.product_stock_threshold_qty, t.product_min_sale_qty, \
+          t.product_max_sale_qty, t.product_qty_increments, t.product_is_qty_decimal) \
+         IS DISTINCT FROM (p.manage_stock, p.backorders, p.out_of_stock_threshold, \
+          p.notify_stock_qty, p.stock_threshold_qty, p.min_sale_qty, p.max_sale_qty, \
+          p.qty_increments, p.is_qty_decimal)"
+    };
+}
+
+/// Every (stock, SKU) row whose copy of the product's settings differs. A missing row is no
+/// difference: availability then reads the settings themselves.
+const PRODUCT_COPY_DIFFERENCES: &str = concat!(
+    "SELECT t.stock_id, t.sku FROM stock_sku_reservation t \
+     LEFT JOIN product_settings p ON p.sku = t.sku WHERE ",
+    product_copy_differs!()
+);
+
+/// The same comparison for one pair, made under its lock before a repair.
+const PRODUCT_COPY_DIFFERS: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM stock_sku_reservation t \
+     LEFT JOIN product_settings p ON p.sku = t.sku WHERE t.stock_id = $1 AND t.sku = $2 AND ",
+    product_copy_differs!(),
+    ")"
+);
+
 impl Repo {
     /// Sends every difference to `out` as it is found; with `repair`, appends a
     /// MANUAL_COMPENSATION for each order difference and resets each wrong total, each after
@@ -190,31 +268,43 @@ impl Repo {
             }
         }
         drop(rows);
-        let mut rows = sqlx::query_as::<_, CopyRow>(COPY_DIFFERENCES).fetch(&mut *conn);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            let repaired = repair && self.repair_copy(row.stock_id, &row.sku).await?;
-            summary.count(repaired);
-            let difference = Difference::SourceItemCopy {
-                stock_id: row.stock_id,
-                sku: row.sku,
-                repaired,
-            };
-            if out.send(difference).await.is_err() {
-                return Ok(summary);
+        for kind in [CopyKind::SourceItems, CopyKind::ProductSettings] {
+            let mut rows = sqlx::query_as::<_, CopyRow>(kind.differences()).fetch(&mut *conn);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let repaired = repair && self.repair_copy(kind, row.stock_id, &row.sku).await?;
+                summary.count(repaired);
+                if out
+                    .send(kind.difference(row.stock_id, row.sku, repaired))
+                    .await
+                    .is_err()
+                {
+                    return Ok(summary);
+                }
             }
         }
         Ok(summary)
     }
 
-    /// Writes a (stock, SKU) row's copy of its source items again, if it still differs.
-    async fn repair_copy(&self, stock_id: i32, sku: &str) -> Result<bool, RepoError> {
-        let stock = StockId::new(i64::from(stock_id))
-            .map_err(|_| RepoError::Corrupt(format!("stock id {stock_id}")))?;
+    /// Writes a (stock, SKU) row's copies again, if the one found differing still differs.
+    async fn repair_copy(
+        &self,
+        kind: CopyKind,
+        stock_id: i32,
+        sku: &str,
+    ) -> Result<bool, RepoError> {
         retry_conflicts(|| async {
             let mut tx = self.pool.begin().await?;
-            ledger::lock_totals(&mut tx, stock, &[sku]).await?;
-            let differs: bool = sqlx::query_scalar(COPY_DIFFERS)
+            // Only an existing row is locked: a missing one is created by the copy function,
+            // which waits for any other transaction creating it.
+            sqlx::query(
+                "SELECT 1 FROM stock_sku_reservation WHERE stock_id = $1 AND sku = $2 FOR UPDATE",
+            )
+            .bind(stock_id)
+            .bind(sku)
+            .execute(&mut *tx)
+            .await?;
+            let differs: bool = sqlx::query_scalar(kind.differs())
                 .bind(stock_id)
                 .bind(sku)
                 .fetch_one(&mut *tx)
@@ -229,7 +319,7 @@ impl Repo {
                 .await?;
             tx.commit().await?;
             self.changed(changed_skus([sku]));
-            tracing::warn!(stock = stock_id, sku, "wrote a copy of source items again");
+            tracing::warn!(stock = stock_id, sku, ?kind, "wrote a stale copy again");
             Ok(true)
         })
         .await

@@ -79,23 +79,15 @@ pub(crate) async fn lock_totals(
         .filter(|sku| !locked.contains(sku))
         .collect();
     // A row this transaction inserts is its own until commit; one another transaction inserted
-    // meanwhile is waited for by the conflict and then locked like the others.
-    sqlx::query(
-        "INSERT INTO stock_sku_reservation (stock_id, sku) \
-         SELECT $1, s FROM unnest($2::text[]) AS s ORDER BY s ON CONFLICT DO NOTHING",
-    )
-    .bind(stock.get())
-    .bind(&missing)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "SELECT 1 FROM stock_sku_reservation WHERE stock_id = $1 AND sku = ANY($2) \
-         ORDER BY sku FOR UPDATE",
-    )
-    .bind(stock.get())
-    .bind(&missing)
-    .execute(&mut *conn)
-    .await?;
+    // meanwhile is waited for by the conflict and then locked like the others. The copy function
+    // fills a new row's copies (migration 0008), so a SKU with product settings but no source
+    // items in this stock gets its settings in the row too.
+    let stocks = vec![stock.get(); missing.len()];
+    sqlx::query("SELECT copy_source_items($1, $2)")
+        .bind(&stocks)
+        .bind(&missing)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -18,9 +18,12 @@ use super::{
 };
 use crate::domain::{CartId, LinkedSourceItem, ProductSettings, SourceItem, StockId};
 
-/// The stock (by id, or by sales channel) drives the join: no stock, no rows. Source items come
-/// from the copy in the SKU's totals row (migrations 0005 to 0007, decision 0008): parallel arrays
-/// kept by triggers, so a SKU is one row to read however many sources stock it. Every per-SKU read
+/// The stock (by id, or by sales channel) drives the join: no stock, no rows. Source items and
+/// the product's settings come from the copy in the SKU's totals row (migrations 0005 to 0008,
+/// decisions 0008 and 0009): kept by triggers, so a SKU is one row to read however many sources
+/// stock it. Only a SKU without a row in this stock (one with settings in a stock created after
+/// them) has its settings looked up; the lookup's condition on the missing row makes PostgreSQL
+/// skip it for every other SKU. Every per-SKU read
 /// is a lateral subquery parameterised by the SKU (the `LIMIT 1` keeps the
 /// planner from flattening the product lookup into a join), so each stays an index lookup whatever
 /// the statistics say: with fresh statistics the planner otherwise hashes the whole product table
@@ -37,11 +40,15 @@ WITH st AS ( \
 SELECT st.id AS stock_id, k.sku, \
   g.manage_stock, g.backorders, g.out_of_stock_threshold, g.notify_stock_qty, \
   g.stock_threshold_qty, g.min_sale_qty, g.max_sale_qty, g.qty_increments, \
-  p.manage_stock AS p_manage_stock, p.backorders AS p_backorders, \
-  p.out_of_stock_threshold AS p_out_of_stock_threshold, p.notify_stock_qty AS p_notify_stock_qty, \
-  p.stock_threshold_qty AS p_stock_threshold_qty, p.min_sale_qty AS p_min_sale_qty, \
-  p.max_sale_qty AS p_max_sale_qty, p.qty_increments AS p_qty_increments, \
-  p.is_qty_decimal AS p_is_qty_decimal, \
+  COALESCE(t.product_manage_stock, p.manage_stock) AS p_manage_stock, \
+  COALESCE(t.product_backorders, p.backorders) AS p_backorders, \
+  COALESCE(t.product_out_of_stock_threshold, p.out_of_stock_threshold) AS p_out_of_stock_threshold, \
+  COALESCE(t.product_notify_stock_qty, p.notify_stock_qty) AS p_notify_stock_qty, \
+  COALESCE(t.product_stock_threshold_qty, p.stock_threshold_qty) AS p_stock_threshold_qty, \
+  COALESCE(t.product_min_sale_qty, p.min_sale_qty) AS p_min_sale_qty, \
+  COALESCE(t.product_max_sale_qty, p.max_sale_qty) AS p_max_sale_qty, \
+  COALESCE(t.product_qty_increments, p.qty_increments) AS p_qty_increments, \
+  COALESCE(t.product_is_qty_decimal, p.is_qty_decimal) AS p_is_qty_decimal, \
   COALESCE(t.reserved, 0) - COALESCE(hl.held, 0) AS reserved, hl.next_hold_expiry, \
   t.item_sources AS source_codes, t.item_quantities AS quantities, t.item_statuses AS statuses, \
   t.item_backorders, t.item_thresholds AS thresholds, t.item_notify_qtys AS notify_qtys, \
@@ -58,16 +65,16 @@ CROSS JOIN LATERAL ( \
 CROSS JOIN global_settings g \
 CROSS JOIN unnest($4::text[]) WITH ORDINALITY AS k(sku, ord) \
 LEFT JOIN LATERAL ( \
-  SELECT * FROM product_settings ps WHERE ps.sku = k.sku LIMIT 1 \
+  SELECT * FROM stock_sku_reservation r WHERE r.stock_id = st.id AND r.sku = k.sku LIMIT 1 \
+) t ON true \
+LEFT JOIN LATERAL ( \
+  SELECT * FROM product_settings ps WHERE t.stock_id IS NULL AND ps.sku = k.sku LIMIT 1 \
 ) p ON true \
 LEFT JOIN LATERAL ( \
   SELECT SUM(h.quantity) AS held, MIN(h.expires_at) AS next_hold_expiry FROM cart_hold h \
   WHERE h.stock_id = st.id AND h.sku = k.sku AND h.expires_at > $5 \
     AND h.cart_id IS DISTINCT FROM $6 \
-) hl ON true \
-LEFT JOIN LATERAL ( \
-  SELECT * FROM stock_sku_reservation r WHERE r.stock_id = st.id AND r.sku = k.sku LIMIT 1 \
-) t ON true";
+) hl ON true";
 
 #[derive(sqlx::FromRow)]
 struct SnapshotRow {

@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use stockd::{
     domain::{
-        BackorderMode, OrderId, Quantity, SalesChannel, ShipmentId, Sku, SourceCode,
+        BackorderMode, OrderId, Quantity, SalesChannel, SettingField, ShipmentId, Sku, SourceCode,
         SourceItemStatus, StockId,
         fulfilment::SourceLine,
         settings_patch::{SettingValues, SettingsPatch},
@@ -11,8 +11,8 @@ use stockd::{
         stock::SourceLink,
     },
     repo::{
-        MIGRATOR, Repo, RepoError, consistency::Difference, fulfilment::ShipmentRequest,
-        orders::OrderRequest, source_items::SourceItemWrite,
+        MIGRATOR, Repo, RepoError, availability::StockScope, consistency::Difference,
+        fulfilment::ShipmentRequest, orders::OrderRequest, source_items::SourceItemWrite,
     },
 };
 
@@ -286,6 +286,130 @@ async fn each_stock_copy_of_source_items_follows_every_write(pool: PgPool) {
     assert!(differences(&repo).await.is_empty());
 }
 
+/// The backorder mode a (stock, SKU) row copies from the product's settings; `None` without a row.
+async fn product_copy(repo: &Repo, stock: i32, sku: &str) -> Option<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT product_backorders FROM stock_sku_reservation WHERE stock_id = $1 AND sku = $2",
+    )
+    .bind(stock)
+    .bind(sku)
+    .fetch_optional(repo.pool())
+    .await
+    .unwrap()
+}
+
+fn set_product(values: SettingValues) -> SettingsPatch {
+    SettingsPatch {
+        set: values,
+        clear: vec![],
+    }
+}
+
+/// Whether the stock manages the SKU's stock, as availability answers it.
+async fn managed(repo: &Repo, stock: StockId, sku: &str) -> bool {
+    repo.salable_quantities(&StockScope::Stock(stock), &[Sku::parse(sku).unwrap()])
+        .await
+        .unwrap()
+        .1[0]
+        .manage_stock
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn each_stock_copy_of_product_settings_follows_every_write(pool: PgPool) {
+    let repo = Repo::new(pool);
+    let west = create_source(&repo, "west").await;
+    repo.upsert_source_items(&[write("default", "A", "0")])
+        .await
+        .unwrap();
+    let allow = set_product(SettingValues {
+        backorders: Some(BackorderMode::Allow),
+        ..SettingValues::default()
+    });
+    let sku = |s: &str| Sku::parse(s).unwrap();
+    repo.update_product_settings(&sku("A"), &allow)
+        .await
+        .unwrap();
+    assert_eq!(
+        product_copy(&repo, 1, "A").await,
+        Some(Some("ALLOW".into()))
+    );
+    // A SKU with settings but no source items gets them in a row of every stock.
+    let unmanaged = set_product(SettingValues {
+        manage_stock: Some(false),
+        ..SettingValues::default()
+    });
+    repo.update_product_settings(&sku("B"), &unmanaged)
+        .await
+        .unwrap();
+    assert_eq!(product_copy(&repo, 1, "B").await, Some(None));
+    assert!(!managed(&repo, StockId::DEFAULT, "B").await);
+
+    // A stock created after the settings has no row for them: availability reads the settings.
+    let two = repo.create_stock("Two").await.unwrap().id;
+    assert_eq!(product_copy(&repo, two.get(), "B").await, None);
+    assert!(!managed(&repo, two, "B").await);
+    // A row created later, by a source item's copy, carries them.
+    let link = SourceLink {
+        source: west.code.clone(),
+        priority: 1,
+    };
+    repo.link_sources(two, &[link]).await.unwrap();
+    repo.upsert_source_items(&[write("west", "B", "4")])
+        .await
+        .unwrap();
+    assert!(product_copy(&repo, two.get(), "B").await.is_some());
+    assert!(!managed(&repo, two, "B").await);
+    let manage_again = SettingsPatch {
+        set: SettingValues::default(),
+        clear: vec![SettingField::ManageStock],
+    };
+    repo.update_product_settings(&sku("B"), &manage_again)
+        .await
+        .unwrap();
+    assert!(managed(&repo, two, "B").await);
+
+    // Writes by hand go through the same triggers: a changed key, and a deletion.
+    sqlx::query("UPDATE product_settings SET sku = 'C' WHERE sku = 'A'")
+        .execute(repo.pool())
+        .await
+        .unwrap();
+    assert_eq!(product_copy(&repo, 1, "A").await, Some(None));
+    assert_eq!(
+        product_copy(&repo, 1, "C").await,
+        Some(Some("ALLOW".into()))
+    );
+    assert_eq!(
+        product_copy(&repo, two.get(), "C").await,
+        Some(Some("ALLOW".into()))
+    );
+    sqlx::query("DELETE FROM product_settings WHERE sku = 'C'")
+        .execute(repo.pool())
+        .await
+        .unwrap();
+    assert_eq!(product_copy(&repo, 1, "C").await, Some(None));
+    assert!(differences(&repo).await.is_empty());
+
+    // Damage only a write behind the triggers' back could do is found and repaired.
+    sqlx::query("UPDATE stock_sku_reservation SET product_backorders = 'NO' WHERE stock_id = 1 AND sku = 'A'")
+        .execute(repo.pool())
+        .await
+        .unwrap();
+    let found = differences(&repo).await;
+    assert!(
+        matches!(
+            found.as_slice(),
+            [Difference::ProductSettingsCopy { stock_id: 1, sku, repaired: false }] if sku == "A"
+        ),
+        "{found:?}"
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let summary = repo.check_consistency(true, tx).await.unwrap();
+    while rx.recv().await.is_some() {}
+    assert_eq!((summary.differences, summary.repaired), (1, 1));
+    assert_eq!(product_copy(&repo, 1, "A").await, Some(None));
+    assert!(differences(&repo).await.is_empty());
+}
+
 /// Deadlocks PostgreSQL detected in this test's database so far.
 async fn deadlocks(repo: &Repo) -> i64 {
     sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
@@ -294,9 +418,10 @@ async fn deadlocks(repo: &Repo) -> i64 {
         .unwrap()
 }
 
-/// Source item writes now lock the totals rows orders lock (their copies live there), and link
-/// changes rewrite them: imports, settings, links, orders and shipments of the same SKUs at once
-/// must all succeed without a deadlock, and leave every copy and total consistent.
+/// Source item and product settings writes now lock the totals rows orders lock (their copies
+/// live there), and link changes rewrite them: imports, settings, links, orders and shipments of
+/// the same SKUs at once must all succeed without a deadlock, and leave every copy and total
+/// consistent.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn imports_settings_links_orders_and_shipments_of_the_same_skus_never_deadlock(pool: PgPool) {
     let repo = Repo::new(pool);
@@ -373,6 +498,26 @@ async fn imports_settings_links_orders_and_shipments_of_the_same_skus_never_dead
             patcher
                 .update_source_item_settings(&source, &sku, &patch)
                 .await?;
+        }
+        Ok(())
+    }));
+    // Product settings are copied into the same rows, in every stock.
+    let (settler, settled) = (repo.clone(), skus.clone());
+    tasks.push(tokio::spawn(async move {
+        for (n, sku) in settled.iter().cycle().take(24).enumerate() {
+            let sku = Sku::parse(sku).unwrap();
+            let patch = if n < 12 {
+                set_product(SettingValues {
+                    backorders: Some(BackorderMode::AllowNotify),
+                    ..SettingValues::default()
+                })
+            } else {
+                SettingsPatch {
+                    set: SettingValues::default(),
+                    clear: vec![SettingField::Backorders],
+                }
+            };
+            settler.update_product_settings(&sku, &patch).await?;
         }
         Ok(())
     }));

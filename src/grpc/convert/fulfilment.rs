@@ -165,6 +165,15 @@ pub(crate) fn difference_to_pb(d: Difference) -> pb::ConsistencyReport {
             sku,
             repaired,
         }),
+        Difference::ProductSettingsCopy {
+            stock_id,
+            sku,
+            repaired,
+        } => Report::ProductSettingsCopy(pb::ProductSettingsCopyDifference {
+            stock_id,
+            sku,
+            repaired,
+        }),
     };
     pb::ConsistencyReport {
         report: Some(report),
