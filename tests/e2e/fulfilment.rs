@@ -488,6 +488,38 @@ async fn the_consistency_check_finds_and_repairs_a_broken_ledger(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn the_consistency_check_finds_and_repairs_a_stale_copy_of_product_settings(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.stock_items(&[("default", "A", "0")]).await;
+    app.product_settings(
+        "A",
+        pb::SettingValues {
+            backorders: Some(pb::BackorderMode::Allow as i32),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(app.salable("A").await.is_salable);
+    assert_eq!(consistency(&app, false).await.1.differences, 0);
+    // Damage only a write behind the triggers' back could do: the copy forgets the backorders.
+    sqlx::query("UPDATE stock_sku_reservation SET product_backorders = NULL WHERE sku = 'A'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (found, summary) = consistency(&app, false).await;
+    assert_eq!(summary.differences, 1, "{found:?}");
+    assert!(matches!(
+        &found[0].report,
+        Some(pb::consistency_report::Report::ProductSettingsCopy(d))
+            if d.sku == "A" && d.stock_id == 1 && !d.repaired
+    ));
+    let (_, summary) = consistency(&app, true).await;
+    assert_eq!((summary.differences, summary.repaired), (1, 1));
+    assert_eq!(consistency(&app, false).await.1.differences, 0);
+    assert!(app.salable("A").await.is_salable);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn the_consistency_check_finds_and_repairs_a_stale_copy_of_source_items(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.stock_items(&[("default", "A", "10")]).await;
