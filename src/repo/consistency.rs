@@ -1,8 +1,9 @@
 //! The ledger's consistency check and repair (DOMAIN §4): every (order, SKU) whose live
 //! reservations differ from −(ordered − shipped − canceled), every materialised total that
 //! differs from its ledger, and every (stock, SKU) whose copy of its source items or of its
-//! product's settings differs from them (decisions 0008 and 0009). It streams: each query is one snapshot read row by row, and
-//! differences leave through a bounded channel, so memory stays flat however large the store.
+//! product's settings differs from them (decisions 0008 and 0009). It streams: each query is one
+//! snapshot read row by row, and differences leave through a bounded channel, so memory stays
+//! flat however large the store.
 
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -93,6 +94,7 @@ impl CopyKind {
         }
     }
 
+    /// The difference to report for one pair.
     fn difference(self, stock_id: i32, sku: String, repaired: bool) -> Difference {
         match self {
             CopyKind::SourceItems => Difference::SourceItemCopy {

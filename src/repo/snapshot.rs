@@ -42,7 +42,8 @@ SELECT st.id AS stock_id, k.sku, \
   g.stock_threshold_qty, g.min_sale_qty, g.max_sale_qty, g.qty_increments, \
   COALESCE(t.product_manage_stock, p.manage_stock) AS p_manage_stock, \
   COALESCE(t.product_backorders, p.backorders) AS p_backorders, \
-  COALESCE(t.product_out_of_stock_threshold, p.out_of_stock_threshold) AS p_out_of_stock_threshold, \
+  COALESCE(t.product_out_of_stock_threshold, p.out_of_stock_threshold) \
+    AS p_out_of_stock_threshold, \
   COALESCE(t.product_notify_stock_qty, p.notify_stock_qty) AS p_notify_stock_qty, \
   COALESCE(t.product_stock_threshold_qty, p.stock_threshold_qty) AS p_stock_threshold_qty, \
   COALESCE(t.product_min_sale_qty, p.min_sale_qty) AS p_min_sale_qty, \

@@ -390,10 +390,13 @@ async fn each_stock_copy_of_product_settings_follows_every_write(pool: PgPool) {
     assert!(differences(&repo).await.is_empty());
 
     // Damage only a write behind the triggers' back could do is found and repaired.
-    sqlx::query("UPDATE stock_sku_reservation SET product_backorders = 'NO' WHERE stock_id = 1 AND sku = 'A'")
-        .execute(repo.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE stock_sku_reservation SET product_backorders = 'NO' \
+         WHERE stock_id = 1 AND sku = 'A'",
+    )
+    .execute(repo.pool())
+    .await
+    .unwrap();
     let found = differences(&repo).await;
     assert!(
         matches!(
