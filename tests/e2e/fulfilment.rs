@@ -500,22 +500,14 @@ async fn the_consistency_check_finds_and_repairs_a_stale_copy_of_product_setting
     )
     .await;
     assert!(app.salable("A").await.is_salable);
-    assert_eq!(consistency(&app, false).await.1.differences, 0);
     // Damage only a write behind the triggers' back could do: the copy forgets the backorders.
-    sqlx::query("UPDATE stock_sku_reservation SET product_backorders = NULL WHERE sku = 'A'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let (found, summary) = consistency(&app, false).await;
-    assert_eq!(summary.differences, 1, "{found:?}");
+    let damage = "UPDATE stock_sku_reservation SET product_backorders = NULL WHERE sku = 'A'";
+    let found = the_repaired_difference_after(&app, &pool, damage).await;
     assert!(matches!(
-        &found[0].report,
+        &found,
         Some(pb::consistency_report::Report::ProductSettingsCopy(d))
             if d.sku == "A" && d.stock_id == 1 && !d.repaired
     ));
-    let (_, summary) = consistency(&app, true).await;
-    assert_eq!((summary.differences, summary.repaired), (1, 1));
-    assert_eq!(consistency(&app, false).await.1.differences, 0);
     assert!(app.salable("A").await.is_salable);
 }
 
@@ -523,21 +515,30 @@ async fn the_consistency_check_finds_and_repairs_a_stale_copy_of_product_setting
 async fn the_consistency_check_finds_and_repairs_a_stale_copy_of_source_items(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.stock_items(&[("default", "A", "10")]).await;
-    assert_eq!(consistency(&app, false).await.1.differences, 0);
     // Damage only a write behind the triggers' back could do: the copy says 3, the item 10.
-    sqlx::query("UPDATE stock_sku_reservation SET item_quantities = '{3}' WHERE sku = 'A'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let (found, summary) = consistency(&app, false).await;
-    assert_eq!(summary.differences, 1, "{found:?}");
+    let damage = "UPDATE stock_sku_reservation SET item_quantities = '{3}' WHERE sku = 'A'";
+    let found = the_repaired_difference_after(&app, &pool, damage).await;
     assert!(matches!(
-        &found[0].report,
+        &found,
         Some(pb::consistency_report::Report::SourceItemCopy(d))
             if d.sku == "A" && d.stock_id == 1 && !d.repaired
     ));
-    let (_, summary) = consistency(&app, true).await;
-    assert_eq!((summary.differences, summary.repaired), (1, 1));
-    assert_eq!(consistency(&app, false).await.1.differences, 0);
     assert_eq!(app.salable("A").await.salable_qty, "10");
+}
+
+/// Checks the store is consistent, damages it with `damage`, checks the check then finds exactly
+/// one difference and that a repair clears it; returns that difference as first reported.
+async fn the_repaired_difference_after(
+    app: &TestApp,
+    pool: &PgPool,
+    damage: &'static str,
+) -> Option<pb::consistency_report::Report> {
+    assert_eq!(consistency(app, false).await.1.differences, 0);
+    sqlx::query(damage).execute(pool).await.unwrap();
+    let (found, summary) = consistency(app, false).await;
+    assert_eq!(summary.differences, 1, "{found:?}");
+    let (_, summary) = consistency(app, true).await;
+    assert_eq!((summary.differences, summary.repaired), (1, 1));
+    assert_eq!(consistency(app, false).await.1.differences, 0);
+    found.into_iter().next().and_then(|r| r.report)
 }
