@@ -413,6 +413,80 @@ async fn each_stock_copy_of_product_settings_follows_every_write(pool: PgPool) {
     assert!(differences(&repo).await.is_empty());
 }
 
+/// Whether some session of this test's database waits for a lock.
+async fn someone_waits_for_a_lock(repo: &Repo) -> bool {
+    sqlx::query_scalar(
+        "SELECT count(*) > 0 FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(repo.pool())
+    .await
+    .unwrap()
+}
+
+/// Creates and links a stock named `name` while `settings_write` is open, then commits the write;
+/// returns the stock.
+async fn stock_created_during(repo: &Repo, settings_write: &'static str, name: &str) -> StockId {
+    let mut write = repo.pool().begin().await.unwrap();
+    sqlx::query(settings_write)
+        .execute(&mut *write)
+        .await
+        .unwrap();
+    let creation = {
+        let (repo, name) = (repo.clone(), name.to_owned());
+        let link = SourceLink {
+            source: SourceCode::parse("west").unwrap(),
+            priority: 1,
+        };
+        tokio::spawn(async move {
+            let stock = repo.create_stock(&name).await?.id;
+            repo.link_sources(stock, &[link]).await?;
+            Ok::<_, RepoError>(stock)
+        })
+    };
+    // The creation either waits for the write's lock or, were there none, links before the write
+    // commits; the callers' assertions tell the two apart.
+    while !creation.is_finished() && !someone_waits_for_a_lock(repo).await {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    write.commit().await.unwrap();
+    creation.await.unwrap().unwrap()
+}
+
+/// A stock committed while a product's settings are being written would otherwise get, through a
+/// link, a row copied from the settings the write is replacing, after the write's trigger had
+/// listed the stocks without it; so creating a stock waits for the write (inserted and updated
+/// settings have a trigger each).
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_stock_created_during_a_settings_write_gets_the_written_settings(pool: PgPool) {
+    let repo = Repo::new(pool);
+    create_source(&repo, "west").await;
+    repo.upsert_source_items(&[write("west", "A", "5"), write("west", "B", "5")])
+        .await
+        .unwrap();
+    let allow = set_product(SettingValues {
+        backorders: Some(BackorderMode::Allow),
+        ..SettingValues::default()
+    });
+    repo.update_product_settings(&Sku::parse("B").unwrap(), &allow)
+        .await
+        .unwrap();
+
+    let inserted = "INSERT INTO product_settings (sku, backorders) VALUES ('A', 'ALLOW')";
+    let stock = stock_created_during(&repo, inserted, "Late").await;
+    assert_eq!(
+        product_copy(&repo, stock.get(), "A").await,
+        Some(Some("ALLOW".into()))
+    );
+    let updated = "UPDATE product_settings SET backorders = 'ALLOW_NOTIFY' WHERE sku = 'B'";
+    let stock = stock_created_during(&repo, updated, "Later").await;
+    assert_eq!(
+        product_copy(&repo, stock.get(), "B").await,
+        Some(Some("ALLOW_NOTIFY".into()))
+    );
+    assert!(differences(&repo).await.is_empty());
+}
+
 /// Deadlocks PostgreSQL detected in this test's database so far.
 async fn deadlocks(repo: &Repo) -> i64 {
     sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
