@@ -72,6 +72,9 @@
 #   STORAGE_CLIENTS [4]  STORAGE_VARIANTS ["current stock_row order_row both_with_ledger both"]
 #   STORAGE_READ_VARIANTS ["read_current read_stock_row"]
 #   RUN [r<UTC time>] (prefix of the order ids, so runs on one database never collide)
+#   PROFILE_DIR [unset] (set: every availability, checkout and flash run and every baseline is
+#   profiled with `perf record -a -g`, leaving NAME.folded, NAME.svg (a flame graph) and NAME.txt
+#   there; needs perf and inferno)  PROFILE_HZ [499] (samples per second and CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -159,8 +162,8 @@ availability_runs() {
   local target=$1 name=$2 suffix=$3 best=0 best_clients=$CLIENTS c line rate half units
   for c in $AVAILABILITY_CLIENTS; do
     settle_stockd
-    line=$(target/release/stockd-bench --addr "http://$target" availability --skus "$SKUS" \
-      --batch "$BATCH" --clients "$c" --duration "$DURATION" --run "$RUN")
+    line=$(profiled "$name-$c" target/release/stockd-bench --addr "http://$target" availability \
+      --skus "$SKUS" --batch "$BATCH" --clients "$c" --duration "$DURATION" --run "$RUN")
     say "$line$suffix"
     baseline read_batch50 "$c"
     units=$(awk -v t="$tps" 'BEGIN { print t * 50 }')
@@ -176,9 +179,9 @@ availability_runs() {
     half=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 2 }')
     settle_stockd
     served=$(server_buckets "$target" GetSalableQuantities)
-    line=$(target/release/stockd-bench --addr "http://$target" availability --skus "$SKUS" \
-      --batch "$BATCH" --clients "$(half_clients "$best_clients")" --duration "$DURATION" \
-      --rate "$half" --run "$RUN")
+    line=$(profiled "$name-half" target/release/stockd-bench --addr "http://$target" availability \
+      --skus "$SKUS" --batch "$BATCH" --clients "$(half_clients "$best_clients")" \
+      --duration "$DURATION" --rate "$half" --run "$RUN")
     line+=$(server_latency "$served" "$(server_buckets "$target" GetSalableQuantities)" 5)
     say "$line$suffix"
     say "half-load $name: clients=$(field "$line" clients) offered=$half/s p99_ms=$(field "$line" p99_ms) (target < 5; the generator's own send_late_p99_ms=$(field "$line" send_late_p99_ms))$(own_latency "$line")"
@@ -210,7 +213,8 @@ for scenario in $SCENARIOS; do
     best=0 best_clients=$CLIENTS
     for c in $CHECKOUT_CLIENTS; do
       settle_stockd
-      line=$(bench checkout --skus "$SKUS" --clients "$c" --duration "$DURATION" --run "$RUN")
+      line=$(profiled "checkout-$c" bench checkout --skus "$SKUS" --clients "$c" --duration "$DURATION" \
+        --run "$RUN")
       say "$line"
       baseline uniform_update "$c"
       ratio "checkout@$c" "$(field "$line" lines_per_s)" "$tps"
@@ -222,8 +226,8 @@ for scenario in $SCENARIOS; do
       half=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 2 }')
       settle_stockd
       served=$(server_buckets "$addr" PlaceOrder)
-      line=$(bench checkout --skus "$SKUS" --clients "$(half_clients "$best_clients")" --duration "$DURATION" \
-        --rate "$half" --run "$RUN-half")
+      line=$(profiled checkout-half bench checkout --skus "$SKUS" \
+        --clients "$(half_clients "$best_clients")" --duration "$DURATION" --rate "$half" --run "$RUN-half")
       line+=$(server_latency "$served" "$(server_buckets "$addr" PlaceOrder)" 25)
       say "$line"
       say "half-load checkout: clients=$(field "$line" clients) offered=$half/s PlaceOrder p99_ms=$(field "$line" p99_ms) (target < 25; the generator's own send_late_p99_ms=$(field "$line" send_late_p99_ms))$(own_latency "$line")"
@@ -232,7 +236,7 @@ for scenario in $SCENARIOS; do
   flash)
     for c in $FLASH_CLIENTS; do
       settle_stockd
-      if ! line=$(bench flash --clients "$c" --duration "$DURATION" --run "$RUN"); then
+      if ! line=$(profiled "flash-$c" bench flash --clients "$c" --duration "$DURATION" --run "$RUN"); then
         echo "!! flash at $c clients: the accounting does not add up" >&2
         failed=1
       fi

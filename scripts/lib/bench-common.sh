@@ -15,6 +15,7 @@
 #   server_buckets ADDR M the service's own latency histogram of method M (OK calls), when the
 #                         stockd at ADDR serves metrics (METRICS=1); `server_latency` reads two
 #   settle URL            VACUUM (ANALYZE) and CHECKPOINT: the same footing before every run
+#   profiled NAME CMD…    runs CMD; with PROFILE_DIR set, profiles the whole machine meanwhile
 #   say / field / ratio   result lines, kept for the summary
 
 # shellcheck source=scripts/lib/throwaway-postgres.sh
@@ -22,6 +23,7 @@
 
 # Builds the service and the load generator, notes the commit, starts the throwaway PostgreSQL.
 bench_start() {
+  ensure_profiler
   cargo build --release --quiet --bin stockd --bin stockd-bench
   measured_commit
   stockd_pg_start stockd
@@ -90,6 +92,54 @@ ratio() { # name numerator denominator
 
 settle() { psql_ "$1" -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null; }
 
+# Runs a command. With PROFILE_DIR set, samples every CPU's call stacks while it runs (`perf
+# record -a -g` at PROFILE_HZ per second) and leaves in PROFILE_DIR the stacks folded one per line
+# under their thread's name (NAME.folded), a flame graph of them (NAME.svg) and a summary
+# (NAME.txt, also printed): the share of samples per thread name (`swapper` is idle time) and the
+# functions most often on top of a stack. Frame pointers are not kept by the release build or by
+# PostgreSQL's packages, so stacks are shallow; the functions on top are exact.
+profiled() {
+  local name=$1 perf_pid status=0
+  shift
+  if [ -z "${PROFILE_DIR:-}" ]; then
+    "$@"
+    return
+  fi
+  mkdir -p "$PROFILE_DIR"
+  perf record -a -g -F "${PROFILE_HZ:-499}" -o "$PROFILE_DIR/$name.perf" >/dev/null 2>&1 &
+  perf_pid=$!
+  sleep 0.5 # perf needs a moment before it samples
+  "$@" || status=$?
+  kill -INT "$perf_pid"
+  wait "$perf_pid" || true
+  perf script -i "$PROFILE_DIR/$name.perf" 2>/dev/null | inferno-collapse-perf >"$PROFILE_DIR/$name.folded"
+  # Frames under a pixel wide (1/1200 of the samples) are left out: invisible, and most of the file.
+  inferno-flamegraph --title "$name" --minwidth 1 <"$PROFILE_DIR/$name.folded" >"$PROFILE_DIR/$name.svg"
+  rm -f "$PROFILE_DIR/$name.perf"
+  profile_summary "$PROFILE_DIR/$name.folded" | tee "$PROFILE_DIR/$name.txt" >&2
+  return "$status"
+}
+
+# Shares of a folded profile's samples: per thread name, then the 15 functions most often on top.
+profile_summary() {
+  awk '{
+    n = $NF; $NF = ""; total += n
+    split($0, frames, ";"); thread = frames[1]; leaf = frames[length(frames)]
+    sub(/ +$/, "", leaf); by_thread[thread] += n; by_leaf[thread "  " leaf] += n
+  } END {
+    for (t in by_thread) printf "thread %6.2f %%  %s\n", 100 * by_thread[t] / total, t | "sort -k2,2nr"
+    close("sort -k2,2nr")
+    for (l in by_leaf) printf "top    %6.2f %%  %s\n", 100 * by_leaf[l] / total, l | "sort -k2,2nr | head -15"
+  }' "$1"
+}
+
+ensure_profiler() {
+  [ -z "${PROFILE_DIR:-}" ] && return
+  command -v perf >/dev/null || { echo "PROFILE_DIR needs perf (apt-get install linux-perf)" >&2; exit 1; }
+  command -v inferno-flamegraph >/dev/null ||
+    { echo "PROFILE_DIR needs inferno (cargo install inferno)" >&2; exit 1; }
+}
+
 declare -A tps_of
 baseline() {
   local script=$1 c=$2 url=${3:-$baseline_url} dir=${4:-$BENCH_DIR} j out lat key
@@ -98,8 +148,8 @@ baseline() {
   j=$((c < 2 ? c : 2))
   psql_ "$url" -f "$dir/reset.sql" >/dev/null
   echo "  pgbench $script c=$c:" >&2
-  out=$("$STOCKD_PG_BIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" -P 1 \
-    -f "$dir/$script.sql" "$url") || { echo "pgbench $script failed" >&2; out=; }
+  out=$(profiled "baseline-$script-$c" "$STOCKD_PG_BIN/pgbench" -n -M prepared -c "$c" -j "$j" \
+    -T "$DURATION" -P 1 -f "$dir/$script.sql" "$url") || { echo "pgbench $script failed" >&2; out=; }
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
   lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
   tps=${tps:-0}

@@ -107,8 +107,10 @@ impl LoadShape {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Named so that a profile of the whole machine tells the load generator from the service.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_name("bench-worker")
         .build()
     {
         Ok(runtime) => runtime,
