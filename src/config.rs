@@ -25,6 +25,14 @@ pub const DEFAULT_SHUTDOWN_GRACE_PERIOD_SECS: u64 = 20;
 /// How long an availability answer may be reused when no change notice ends it first: the bound
 /// on how long a write made outside stockd stays unseen (decision 0006).
 pub const DEFAULT_AVAILABILITY_CACHE_MS: u64 = 60_000;
+/// Most (stock, SKU) entries the availability cache keeps when the configuration says nothing.
+pub const DEFAULT_AVAILABILITY_CACHE_SKUS: u64 = 200_000;
+/// The availability cache as a deployment without settings runs it, so that whatever embeds the
+/// service (tests included) runs what production runs.
+pub const DEPLOYED_AVAILABILITY_CACHE: AvailabilityCacheConfig = AvailabilityCacheConfig {
+    ttl: Duration::from_millis(DEFAULT_AVAILABILITY_CACHE_MS),
+    max_skus: DEFAULT_AVAILABILITY_CACHE_SKUS,
+};
 
 /// How often expired holds are deleted and closed orders' ledger rows compacted. Expiry itself
 /// never waits for this: an expired hold stops counting at once.
@@ -103,7 +111,7 @@ pub struct ServeConfig {
     #[arg(
         long,
         env = "STOCKD_AVAILABILITY_CACHE_SKUS",
-        default_value_t = 200_000
+        default_value_t = DEFAULT_AVAILABILITY_CACHE_SKUS
     )]
     pub availability_cache_skus: u64,
     /// PlaceOrder batches that may run at once, each on its own pooled connection. More suit a

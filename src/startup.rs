@@ -50,17 +50,15 @@ pub struct Tls {
 }
 
 impl Application {
-    /// Assembles the service on an already bound listener and a migrated pool.
+    /// Assembles the service on an already bound listener and a migrated pool, with the
+    /// defaults a deployment runs (the availability cache on, orders in batches).
     pub fn build(pool: PgPool, listener: TcpListener, grace_period: Duration) -> Self {
         Self {
             listener,
             pool,
             clock: std::sync::Arc::new(SystemClock),
             hold_policy: DEFAULT_HOLD_POLICY,
-            availability_cache: AvailabilityCacheConfig {
-                ttl: Duration::ZERO,
-                max_skus: 0,
-            },
+            availability_cache: crate::config::DEPLOYED_AVAILABILITY_CACHE,
             order_batching: OrderBatching::default(),
             sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
             grace_period,

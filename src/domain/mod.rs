@@ -5,6 +5,7 @@ pub mod fulfilment;
 pub mod ids;
 pub mod messages;
 pub mod order;
+pub mod order_decision;
 pub mod plan;
 pub mod quantity;
 pub mod salable;
@@ -24,6 +25,7 @@ pub use messages::{MessageCode, Violation};
 pub use order::{
     CancellationId, CartId, HoldPolicy, LineRefusal, OrderId, OrderLine, ReturnId, ShipmentId,
 };
+pub use order_decision::{CartHolds, OrderDecision, OrderToDecide, check_lines, decide_orders};
 pub use plan::{PlanLine, fulfilment_plan};
 pub use quantity::Quantity;
 pub use salable::{

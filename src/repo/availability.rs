@@ -15,9 +15,9 @@ use super::{
     stocks::{channel_not_found, stock_not_found},
 };
 use crate::domain::{
-    CartId, GlobalSettings, LineRefusal, LinkedSourceItem, ProductSettings, Quantity,
-    QuantityCheck, SalableQuantity, SalesChannel, Sku, StockId, StockSku, Violation,
-    check_quantity, salable_quantity,
+    self, CartId, GlobalSettings, LinkedSourceItem, ProductSettings, Quantity, QuantityCheck,
+    SalableQuantity, SalesChannel, Sku, StockId, StockSku, Violation, check_quantity,
+    salable_quantity,
 };
 
 /// A line a cart holds or an order reserved, as the caller is told.
@@ -210,23 +210,7 @@ pub(super) fn check_lines(
     lines: &[(Sku, Quantity)],
 ) -> Result<Vec<QuantityCheck>, RepoError> {
     let no_settings = ProductSettings::default();
-    let mut refusals = Vec::new();
-    let mut checks = Vec::with_capacity(lines.len());
-    for (i, (sku, qty)) in lines.iter().enumerate() {
-        let check = check_quantity(&snapshot.view(sku, &no_settings), *qty);
-        refusals.extend(
-            check
-                .violations
-                .iter()
-                .map(|v| LineRefusal::rule(i, sku, v.code, v.message())),
-        );
-        checks.push(check);
-    }
-    if refusals.is_empty() {
-        Ok(checks)
-    } else {
-        Err(RepoError::Refused(refusals))
-    }
+    domain::check_lines(lines, |sku| snapshot.view(sku, &no_settings)).map_err(RepoError::Refused)
 }
 
 /// What the caller is told about lines that were reserved.

@@ -84,6 +84,33 @@ impl RepoError {
         matches!(self, RepoError::Aborted(_))
     }
 
+    /// The same failure for another caller of a batch that failed as a whole: the kind and
+    /// the text are kept, the database's own error is not (it cannot be copied).
+    pub(crate) fn for_another_caller(&self) -> RepoError {
+        let cause = || sqlx::Error::Protocol(self.to_string());
+        match self {
+            RepoError::NotFound { kind, name } => RepoError::NotFound {
+                kind,
+                name: name.clone(),
+            },
+            RepoError::AlreadyExists { kind, name } => RepoError::AlreadyExists {
+                kind,
+                name: name.clone(),
+            },
+            RepoError::Invalid(violations) => RepoError::Invalid(violations.clone()),
+            RepoError::FailedPrecondition { reason, message } => RepoError::FailedPrecondition {
+                reason,
+                message: message.clone(),
+            },
+            RepoError::Refused(refusals) => RepoError::Refused(refusals.clone()),
+            RepoError::Unavailable(_) => RepoError::Unavailable(cause()),
+            RepoError::Aborted(_) => RepoError::Aborted(cause()),
+            RepoError::Database(_) => RepoError::Database(cause()),
+            RepoError::Overloaded { waited } => RepoError::Overloaded { waited: *waited },
+            RepoError::Corrupt(text) => RepoError::Corrupt(text.clone()),
+        }
+    }
+
     /// The single invalid field, for checks that find one problem.
     pub fn invalid(field: impl Into<String>, description: impl std::fmt::Display) -> Self {
         RepoError::Invalid(vec![FieldViolation::new(field, description)])

@@ -91,6 +91,25 @@ pub(crate) async fn lock_totals(
     Ok(())
 }
 
+/// Locks the totals rows of `skus` that exist, in SKU order, and returns their SKUs; creates
+/// none. For orders: a SKU without a row has no source item in the stock, so it is refused, and
+/// a refused order must leave nothing behind.
+pub(crate) async fn lock_existing_totals(
+    conn: &mut PgConnection,
+    stock: StockId,
+    skus: &[&str],
+) -> Result<HashSet<String>, RepoError> {
+    let locked: Vec<String> = sqlx::query_scalar(
+        "SELECT sku FROM stock_sku_reservation WHERE stock_id = $1 AND sku = ANY($2) \
+         ORDER BY sku FOR UPDATE",
+    )
+    .bind(stock.get())
+    .bind(skus)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(locked.into_iter().collect())
+}
+
 /// Appends ledger rows for one event and moves the totals by the same amounts. The totals rows
 /// must already be locked by [`lock_totals`].
 pub(crate) async fn append(

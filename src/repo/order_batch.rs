@@ -8,27 +8,45 @@
 //! first, then judges the orders one after another in arrival order against a running tally, so
 //! each order sees exactly what it would have seen alone after the ones before it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+//! The one write path of PlaceOrder: a batch of orders (one, when an order is alone) checked and
+//! reserved in one transaction with one commit.
+//!
+//! A flash sale is limited by commits on one hot row (one fsync each); here a batch of orders
+//! for that SKU costs one lock, one snapshot, one statement that writes everything and one commit.
+//! `order_dispatch` decides which orders form a batch and how many batches run at once. What each
+//! order gets is decided by `domain::decide_orders`: the stored answer first, then the running
+//! tally in arrival order. This file only loads its inputs under the SKUs' locks and writes its
+//! result.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Postgres, pool::PoolConnection};
 use tokio::sync::oneshot;
 
 use super::{
-    Repo, RepoError,
-    availability::{ReservedLine, Snapshot, load_snapshot, reserved_lines},
+    MAX_TRANSACTION_ATTEMPTS, Repo, RepoError,
+    availability::{load_snapshot, reserved_lines},
     changes::Change,
     ledger::{self, Event},
     orders::{OrderRequest, PlacedOrder},
     stocks::{channel_not_found, stock_id},
 };
 use crate::domain::{
-    CartId, LineRefusal, ProductSettings, QuantityCheck, SalesChannel, StockId, check_quantity,
+    CartHolds, CartId, OrderDecision, OrderToDecide, ProductSettings, QuantityCheck, SalesChannel,
+    StockId, decide_orders,
 };
 
 /// Most orders judged in one transaction.
 pub(super) const MAX_BATCH: usize = 256;
+
+/// The least time a batch waits for a connection, however long its orders queued: enough for a
+/// live database to hand one out, short enough that an outage is answered promptly.
+const MIN_ACQUIRE_WAIT: Duration = Duration::from_millis(100);
 
 /// One caller waiting for its order.
 pub(super) struct Job {
@@ -36,40 +54,23 @@ pub(super) struct Job {
     pub(super) print: String,
     pub(super) reply: oneshot::Sender<Result<PlacedOrder, RepoError>>,
     /// When the order was submitted, to tell how long the queue makes orders wait.
-    pub(super) queued_at: std::time::Instant,
+    pub(super) queued_at: Instant,
     /// When its caller stops waiting, if it said.
-    pub(super) deadline: Option<std::time::Instant>,
-}
-
-/// What the batch decided for one job.
-enum Outcome {
-    Placed(Vec<ReservedLine>),
-    Refused(Vec<LineRefusal>),
-    /// The order id exists already (or twice in this batch): answer from the stored order.
-    Replay,
+    pub(super) deadline: Option<Instant>,
 }
 
 impl Repo {
-    /// Places a batch of orders: one transaction per stock, or each alone if that fails. The
-    /// whole batch runs on one connection: every hand-out from the pool costs a round trip to
-    /// check the connection when it comes back.
+    /// Places a batch of orders: one transaction per stock. If a batch fails for a reason other
+    /// than an outage, its orders are placed one by one the same way, so one bad order cannot
+    /// fail the others.
     pub(super) async fn run_batch(&self, batch: Vec<Job>) {
-        let resolved = async {
-            let mut conn = self.pool.acquire().await?;
-            let stocks = stocks_of_channels(&mut conn, &batch).await?;
-            Ok::<_, RepoError>((conn, stocks))
+        let mut conn = match self.acquire_for(&batch).await {
+            Ok(conn) => conn,
+            Err(error) => return answer_all(batch, &error),
         };
-        let (mut conn, stocks) = match resolved.await {
-            Ok(resolved) => resolved,
-            Err(error) => {
-                tracing::debug!(%error, "resolving the batch's channels failed; placing alone");
-                self.batch_counters.fell_back(batch.len());
-                for job in batch {
-                    let result = self.place_alone(&job).await;
-                    let _ = job.reply.send(result);
-                }
-                return;
-            }
+        let stocks = match stocks_of_channels(&mut conn, &batch).await {
+            Ok(stocks) => stocks,
+            Err(error) => return answer_all(batch, &error),
         };
         let mut by_stock: HashMap<StockId, Vec<Job>> = HashMap::new();
         for job in batch {
@@ -81,85 +82,118 @@ impl Repo {
             }
         }
         for (stock, jobs) in by_stock {
-            match self
-                .decide_batch_retrying_replays(&mut conn, stock, &jobs)
-                .await
-            {
-                Ok(outcomes) => {
+            match self.decide_retrying(&mut conn, stock, &jobs).await {
+                Ok(decisions) => {
                     self.batch_counters.committed(jobs.len());
-                    self.answer(stock, jobs, outcomes).await;
+                    self.answer(stock, jobs, decisions).await;
+                }
+                Err(error) if jobs.len() == 1 || matches!(error, RepoError::Unavailable(_)) => {
+                    answer_all(jobs, &error);
                 }
                 Err(error) => {
-                    // Nothing was committed: each order goes the single-order way, which
-                    // retries conflicts and reports its own errors.
-                    tracing::debug!(%error, orders = jobs.len(), "order batch failed; placing alone");
+                    tracing::debug!(%error, orders = jobs.len(), "order batch failed; placing one by one");
                     self.batch_counters.fell_back(jobs.len());
                     for job in jobs {
                         let result = self
-                            .place_order_alone(&job.request, stock, &job.print)
+                            .decide_retrying(&mut conn, stock, std::slice::from_ref(&job))
                             .await;
-                        let _ = job.reply.send(result);
+                        match result {
+                            Ok(decisions) => self.answer(stock, vec![job], decisions).await,
+                            Err(error) => answer_all(vec![job], &error),
+                        }
                     }
                 }
             }
         }
     }
 
-    async fn place_alone(&self, job: &Job) -> Result<PlacedOrder, RepoError> {
-        let stock = self.stock_of_channel(&job.request.channel).await?;
-        self.place_order_alone(&job.request, stock, &job.print)
-            .await
-    }
-
-    async fn answer(&self, stock: StockId, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
-            let result = match outcome {
-                Outcome::Placed(lines) => Ok(PlacedOrder {
-                    order_id: job.request.order_id.clone(),
-                    stock,
-                    lines,
-                    replayed: false,
-                }),
-                Outcome::Refused(refusals) => Err(RepoError::Refused(refusals)),
-                Outcome::Replay => self.replay_order(&job.request.order_id, &job.print).await,
-            };
-            let _ = job.reply.send(result);
+    /// A connection for the batch, waited for no longer than the pool's acquire timeout counted
+    /// from when its oldest order queued, nor past any caller's deadline: while the database is
+    /// unreachable, orders queued behind a batch that waits for a connection are answered about
+    /// when that batch is, not one timeout after another.
+    async fn acquire_for(&self, batch: &[Job]) -> Result<PoolConnection<Postgres>, RepoError> {
+        let now = Instant::now();
+        let timeout = self.pool.options().get_acquire_timeout();
+        let until = batch
+            .iter()
+            .flat_map(|job| [Some(job.queued_at + timeout), job.deadline])
+            .flatten()
+            .min()
+            .unwrap_or(now + timeout);
+        let wait = until.saturating_duration_since(now).max(MIN_ACQUIRE_WAIT);
+        match tokio::time::timeout(wait, self.pool.acquire()).await {
+            Ok(conn) => Ok(conn?),
+            Err(_) => Err(RepoError::Unavailable(sqlx::Error::PoolTimedOut)),
         }
     }
 
-    /// Decides a batch; if some of its order ids turn out to exist already (a retry of an order
-    /// placed earlier), decides it once more treating those as replays.
-    async fn decide_batch_retrying_replays(
+    async fn answer(&self, stock: StockId, jobs: Vec<Job>, decisions: Vec<OrderDecision>) {
+        let mut answers: Vec<Option<Result<PlacedOrder, RepoError>>> =
+            Vec::with_capacity(jobs.len());
+        for (job, decision) in jobs.iter().zip(decisions) {
+            let answer = match decision {
+                OrderDecision::Place(checks) => Ok(PlacedOrder {
+                    order_id: job.request.order_id.clone(),
+                    stock,
+                    lines: reserved_lines(&job.request.lines, checks),
+                    replayed: false,
+                }),
+                OrderDecision::Refuse(refusals) => Err(RepoError::Refused(refusals)),
+                OrderDecision::Replay => self.replay_order(&job.request.order_id, &job.print).await,
+                OrderDecision::Conflict => Err(RepoError::AlreadyExists {
+                    kind: "order",
+                    name: job.request.order_id.to_string(),
+                }),
+                OrderDecision::CopyOf(first) => {
+                    copy_of(answers.get(first).and_then(Option::as_ref))
+                }
+            };
+            answers.push(Some(answer));
+        }
+        for (job, answer) in jobs.into_iter().zip(answers) {
+            if let Some(answer) = answer {
+                let _ = job.reply.send(answer);
+            }
+        }
+    }
+
+    /// Decides and writes one stock's orders, again when the write finds order ids that another
+    /// transaction stored meanwhile (they are then answered from the store) or a race was lost.
+    async fn decide_retrying(
         &self,
         conn: &mut PgConnection,
         stock: StockId,
         jobs: &[Job],
-    ) -> Result<Vec<Outcome>, RepoError> {
-        match self
-            .decide_batch(conn, stock, jobs, &HashSet::new())
-            .await?
-        {
-            Ok(outcomes) => Ok(outcomes),
-            Err(existing) => match self.decide_batch(conn, stock, jobs, &existing).await? {
-                Ok(outcomes) => Ok(outcomes),
-                Err(_) => Err(RepoError::Corrupt(
-                    "order ids kept appearing while the batch ran".into(),
-                )),
-            },
+    ) -> Result<Vec<OrderDecision>, RepoError> {
+        let mut tries = 1;
+        loop {
+            match self.decide_batch(conn, stock, jobs).await {
+                Ok(Some(decisions)) => return Ok(decisions),
+                Ok(None) if tries < MAX_TRANSACTION_ATTEMPTS => {}
+                Ok(None) => {
+                    return Err(RepoError::Corrupt(
+                        "order ids kept appearing while the batch ran".into(),
+                    ));
+                }
+                Err(error) if error.is_retryable_conflict() && tries < MAX_TRANSACTION_ATTEMPTS => {
+                    tracing::debug!(tries, %error, "retrying order batch");
+                    // Back off a little so the winner can commit before we race again.
+                    tokio::time::sleep(Duration::from_millis(2 << tries)).await;
+                }
+                Err(error) => return Err(error),
+            }
+            tries += 1;
         }
     }
 
-    /// One transaction for every order of one stock in the batch. Order ids in `existing` are
-    /// answered from the stored order. Existing orders are found by the insert itself (no lookup
-    /// beforehand, whose plan would depend on table statistics); if any turns up, nothing is
-    /// committed and their ids come back as `Err`.
+    /// One transaction for every order of one stock in the batch; `None` when the write found
+    /// an order id stored meanwhile, and nothing was committed.
     async fn decide_batch(
         &self,
         conn: &mut PgConnection,
         stock: StockId,
         jobs: &[Job],
-        existing: &HashSet<String>,
-    ) -> Result<Result<Vec<Outcome>, HashSet<String>>, RepoError> {
+    ) -> Result<Option<Vec<OrderDecision>>, RepoError> {
         let now = self.clock.now();
         let mut tx = conn.begin().await?;
         let skus: BTreeSet<&str> = jobs
@@ -167,36 +201,96 @@ impl Repo {
             .flat_map(|j| j.request.lines.iter().map(|(s, _)| s.as_str()))
             .collect();
         let skus: Vec<&str> = skus.into_iter().collect();
-        ledger::lock_totals(&mut tx, stock, &skus).await?;
-        let snapshot = load_snapshot(&mut tx, stock, &skus, now, None).await?;
-        let mut held = cart_holds(&mut tx, stock, jobs, &skus, now).await?;
-        let mut tally = Tally::default();
-        let mut seen = HashSet::new();
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        let mut placed = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let id = job.request.order_id.as_str();
-            if existing.contains(id) || !seen.insert(id) {
-                outcomes.push(Outcome::Replay);
-                placed.push(None);
-                continue;
-            }
-            let (outcome, checks) = tally.judge(&snapshot, &job.request, &mut held);
-            outcomes.push(outcome);
-            placed.push(checks);
-        }
-        let written = write_placed(&mut tx, stock, jobs, &placed, now).await?;
-        if !written.existing.is_empty() {
+        let locked = ledger::lock_existing_totals(&mut tx, stock, &skus).await?;
+        // Looked up under the SKUs' locks: a copy of one of these orders that another batch (on
+        // any replica) placed is committed by now, since it held the same locks.
+        let stored = stored_orders(&mut tx, jobs).await?;
+        let mut snapshot = load_snapshot(&mut tx, stock, &skus, now, None).await?;
+        // A SKU whose totals row did not exist has no source item in this stock, unless one
+        // committed after the lock: without the row's lock it must not be sold from.
+        snapshot.items.retain(|sku, _| locked.contains(sku));
+        snapshot.reserved.retain(|sku, _| locked.contains(sku));
+        let held = cart_holds(&mut tx, stock, jobs, &skus, now).await?;
+        let no_settings = ProductSettings::default();
+        let orders: Vec<OrderToDecide<'_>> = jobs
+            .iter()
+            .map(|j| OrderToDecide {
+                order_id: &j.request.order_id,
+                fingerprint: &j.print,
+                cart: j.request.cart.as_ref(),
+                lines: &j.request.lines,
+            })
+            .collect();
+        let stored_prints: HashMap<&str, &str> = stored
+            .iter()
+            .map(|(id, print)| (id.as_str(), print.as_str()))
+            .collect();
+        let decisions = decide_orders(&orders, &stored_prints, held, |sku| {
+            snapshot.view(sku, &no_settings)
+        });
+        if !decisions
+            .iter()
+            .any(|d| matches!(d, OrderDecision::Place(_)))
+        {
+            // Refusals and retries write nothing.
             tx.rollback().await?;
-            return Ok(Err(written.existing));
+            return Ok(Some(decisions));
+        }
+        let written = write_placed(&mut tx, stock, jobs, &decisions, now).await?;
+        if written.existing {
+            tx.rollback().await?;
+            return Ok(None);
         }
         tx.commit().await?;
         let ordered = jobs
             .iter()
-            .flat_map(|j| j.request.lines.iter().map(|(sku, _)| sku));
+            .zip(&decisions)
+            .filter(|(_, d)| matches!(d, OrderDecision::Place(_)))
+            .flat_map(|(j, _)| j.request.lines.iter().map(|(sku, _)| sku));
         self.changed(Change::skus(ordered).and_stored(&written.released));
-        Ok(Ok(outcomes))
+        Ok(Some(decisions))
     }
+}
+
+/// The answer of a copy of an order the batch answered already: a placed order as a replay, a
+/// refusal alike.
+fn copy_of(first: Option<&Result<PlacedOrder, RepoError>>) -> Result<PlacedOrder, RepoError> {
+    match first {
+        Some(Ok(placed)) => Ok(PlacedOrder {
+            replayed: true,
+            ..placed.clone()
+        }),
+        Some(Err(RepoError::Refused(refusals))) => Err(RepoError::Refused(refusals.clone())),
+        Some(Err(RepoError::AlreadyExists { kind, name })) => Err(RepoError::AlreadyExists {
+            kind,
+            name: name.clone(),
+        }),
+        _ => Err(RepoError::Corrupt(
+            "a copy of an order without an answer".into(),
+        )),
+    }
+}
+
+/// Answers every job with the same failure (nothing of theirs was committed).
+fn answer_all(jobs: Vec<Job>, error: &RepoError) {
+    tracing::debug!(%error, orders = jobs.len(), "order batch not placed");
+    for job in jobs {
+        let _ = job.reply.send(Err(error.for_another_caller()));
+    }
+}
+
+/// The stored fingerprints of the batch's order ids that exist already.
+async fn stored_orders(
+    conn: &mut PgConnection,
+    jobs: &[Job],
+) -> Result<HashMap<String, String>, RepoError> {
+    let ids: Vec<&str> = jobs.iter().map(|j| j.request.order_id.as_str()).collect();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT order_id, fingerprint FROM sales_order WHERE order_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The stock of every channel named in the batch, in one query.
@@ -223,63 +317,6 @@ async fn stocks_of_channels(
         .collect()
 }
 
-/// Reservations the batch has made so far.
-#[derive(Default)]
-struct Tally {
-    /// Change of live reservations per SKU since the snapshot (negative: reserved).
-    delta: HashMap<String, Decimal>,
-}
-
-impl Tally {
-    /// Judges one order as if it were alone, after the orders before it in the batch.
-    fn judge(
-        &mut self,
-        snapshot: &Snapshot,
-        request: &OrderRequest,
-        held: &mut HashMap<CartId, HashMap<String, Decimal>>,
-    ) -> (Outcome, Option<Vec<QuantityCheck>>) {
-        let no_settings = ProductSettings::default();
-        let own = request.cart.as_ref().and_then(|c| held.get(c));
-        let mut refusals = Vec::new();
-        let mut checks = Vec::with_capacity(request.lines.len());
-        for (i, (sku, qty)) in request.lines.iter().enumerate() {
-            let mut view = snapshot.view(sku, &no_settings);
-            view.reserved += self.delta.get(sku.as_str()).copied().unwrap_or_default();
-            // The cart's own holds are available to it.
-            view.reserved += own
-                .and_then(|h| h.get(sku.as_str()))
-                .copied()
-                .unwrap_or_default();
-            let check = check_quantity(&view, *qty);
-            refusals.extend(
-                check
-                    .violations
-                    .iter()
-                    .map(|v| LineRefusal::rule(i, sku, v.code, v.message())),
-            );
-            checks.push(check);
-        }
-        if !refusals.is_empty() {
-            return (Outcome::Refused(refusals), None);
-        }
-        if let Some(cart) = &request.cart
-            && let Some(holds) = held.remove(cart)
-        {
-            // The order consumes its cart's holds: they stop counting for the orders after it.
-            for (sku, qty) in holds {
-                *self.delta.entry(sku).or_default() += qty;
-            }
-        }
-        for ((sku, qty), check) in request.lines.iter().zip(&checks) {
-            if check.salable.manage_stock {
-                *self.delta.entry(sku.to_string()).or_default() -= qty.get();
-            }
-        }
-        let lines = reserved_lines(&request.lines, checks.clone());
-        (Outcome::Placed(lines), Some(checks))
-    }
-}
-
 /// Unexpired holds of the batch's carts on the batch's SKUs, per cart and SKU (as positive
 /// quantities: what each cart gets back when it orders).
 async fn cart_holds(
@@ -288,7 +325,7 @@ async fn cart_holds(
     jobs: &[Job],
     skus: &[&str],
     now: DateTime<Utc>,
-) -> Result<HashMap<CartId, HashMap<String, Decimal>>, RepoError> {
+) -> Result<CartHolds, RepoError> {
     let carts: Vec<&str> = jobs
         .iter()
         .filter_map(|j| j.request.cart.as_ref().map(CartId::as_str))
@@ -306,7 +343,7 @@ async fn cart_holds(
     .bind(now)
     .fetch_all(conn)
     .await?;
-    let mut held: HashMap<CartId, HashMap<String, Decimal>> = HashMap::new();
+    let mut held = CartHolds::new();
     for (cart, sku, qty) in rows {
         let cart =
             CartId::parse(&cart).map_err(|e| RepoError::Corrupt(format!("cart {cart:?}: {e}")))?;
@@ -320,12 +357,12 @@ async fn write_placed(
     conn: &mut PgConnection,
     stock: StockId,
     jobs: &[Job],
-    placed: &[Option<Vec<QuantityCheck>>],
+    decisions: &[OrderDecision],
     now: DateTime<Utc>,
 ) -> Result<Written, RepoError> {
     let mut rows = OrderRows::default();
-    for (job, checks) in jobs.iter().zip(placed) {
-        if let Some(checks) = checks {
+    for (job, decision) in jobs.iter().zip(decisions) {
+        if let OrderDecision::Place(checks) = decision {
             rows.add(job, checks);
         }
     }
@@ -389,19 +426,15 @@ async fn write_placed(
     let (inserted, released): (Vec<_>, Vec<_>) = written.into_iter().unzip();
     let inserted: HashSet<String> = inserted.into_iter().flatten().collect();
     let released = released.into_iter().flatten().collect();
-    let existing = rows
-        .orders
-        .into_iter()
-        .filter(|o| !inserted.contains(o))
-        .collect();
+    let existing = rows.orders.iter().any(|o| !inserted.contains(o));
     Ok(Written { existing, released })
 }
 
 /// What a batch's write found and did beyond the orders themselves.
 #[derive(Default)]
 struct Written {
-    /// Order ids that existed already (then the caller must not commit).
-    existing: HashSet<String>,
+    /// Some order id existed already (then the caller must not commit).
+    existing: bool,
     /// SKUs of the cart holds the orders consumed, lines or not.
     released: Vec<String>,
 }

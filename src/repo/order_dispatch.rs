@@ -26,12 +26,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{
     Repo, RepoError,
     order_batch::{Job, MAX_BATCH},
-    orders::PlacedOrder,
     running_batches::{Busy, RunningBatches},
 };
 
@@ -109,14 +108,10 @@ impl OrderBatcher {
         Self { jobs }
     }
 
-    /// Queues an order; `None` when the dispatcher is gone (the caller then places it alone).
-    pub(super) async fn submit(
-        &self,
-        job: Job,
-    ) -> Option<oneshot::Receiver<Result<PlacedOrder, RepoError>>> {
-        let (tx, rx) = oneshot::channel();
-        let job = Job { reply: tx, ..job };
-        self.jobs.send(job).await.ok().map(|()| rx)
+    /// Queues an order; gives it back when the dispatcher is gone (the caller then places it
+    /// as a batch of its own).
+    pub(super) async fn submit(&self, job: Job) -> Result<(), Job> {
+        self.jobs.send(job).await.map_err(|returned| returned.0)
     }
 }
 

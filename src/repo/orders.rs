@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::{
     Repo, RepoError,
-    availability::{ReservedLine, check_lines, load_snapshot, reserved_lines},
+    availability::ReservedLine,
     changes::Change,
     ledger::{self, Entry, Event},
     order_batch::Job,
@@ -180,74 +180,24 @@ impl Repo {
             &[req.channel.kind(), req.channel.code(), cart],
             req.lines.iter().map(|(s, q)| (s, *q)),
         );
-        if let Some(batcher) = &self.orders {
-            let now = std::time::Instant::now();
-            let job = Job {
-                request: req.clone(),
-                print: print.clone(),
-                reply: tokio::sync::oneshot::channel().0,
-                queued_at: now,
-                deadline: time_left.and_then(|left| now.checked_add(left)),
-            };
-            if let Some(answer) = batcher.submit(job).await
-                && let Ok(result) = answer.await
-            {
-                return result;
-            }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let now = std::time::Instant::now();
+        let job = Job {
+            request: req.clone(),
+            print,
+            reply,
+            queued_at: now,
+            deadline: time_left.and_then(|left| now.checked_add(left)),
+        };
+        let alone = match &self.orders {
+            Some(batcher) => batcher.submit(job).await.err(),
+            None => Some(job),
+        };
+        if let Some(job) = alone {
+            // Without a dispatcher an order is a batch of one: there is one write path.
+            self.run_batch(vec![job]).await;
         }
-        let stock = self.stock_of_channel(&req.channel).await?;
-        self.place_order_alone(req, stock, &print).await
-    }
-
-    /// Places one order in a transaction of its own.
-    pub(super) async fn place_order_alone(
-        &self,
-        req: &OrderRequest,
-        stock: StockId,
-        print: &str,
-    ) -> Result<PlacedOrder, RepoError> {
-        retry_conflicts(|| async {
-            let now = self.clock.now();
-            let mut tx = self.pool.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO sales_order (order_id, stock_id, channel_type, channel_code, cart_id, \
-                 fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(req.order_id.as_str())
-            .bind(stock.get())
-            .bind(req.channel.kind())
-            .bind(req.channel.code())
-            .bind(req.cart.as_ref().map(CartId::as_str))
-            .bind(print)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                tx.rollback().await?;
-                return self.replay_order(&req.order_id, print).await;
-            }
-            let lines = reserve_lines(&mut tx, stock, req, now).await?;
-            let released: Vec<String> = match &req.cart {
-                Some(cart) => {
-                    sqlx::query_scalar("DELETE FROM cart_hold WHERE cart_id = $1 RETURNING sku")
-                        .bind(cart.as_str())
-                        .fetch_all(&mut *tx)
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            tx.commit().await?;
-            self.changed(Change::skus(req.lines.iter().map(|(sku, _)| sku)).and_stored(&released));
-            Ok(PlacedOrder {
-                order_id: req.order_id.clone(),
-                stock,
-                lines,
-                replayed: false,
-            })
-        })
-        .await
+        answer.await.unwrap_or_else(|_| Err(dispatcher_gone()))
     }
 
     pub(super) async fn replay_order(
@@ -375,74 +325,6 @@ impl Repo {
         .fetch_all(&self.pool)
         .await?)
     }
-}
-
-/// Checks every line under the SKUs' locks and, when all pass, reserves and records them.
-async fn reserve_lines(
-    conn: &mut PgConnection,
-    stock: StockId,
-    req: &OrderRequest,
-    now: DateTime<Utc>,
-) -> Result<Vec<ReservedLine>, RepoError> {
-    let skus: Vec<&str> = req.lines.iter().map(|(s, _)| s.as_str()).collect();
-    ledger::lock_totals(conn, stock, &skus).await?;
-    let snapshot = load_snapshot(conn, stock, &skus, now, req.cart.as_ref()).await?;
-    let checks = check_lines(&snapshot, &req.lines)?;
-    let entries: Vec<Entry<'_>> = req
-        .lines
-        .iter()
-        .zip(&checks)
-        .filter(|(_, check)| check.salable.manage_stock)
-        .map(|((sku, qty), _)| Entry {
-            sku: sku.as_str(),
-            quantity: -qty.get(),
-        })
-        .collect();
-    let order_id = req.order_id.as_str();
-    ledger::append(
-        conn,
-        stock,
-        Event::OrderPlaced,
-        order_id,
-        order_id,
-        &entries,
-        now,
-    )
-    .await?;
-    let positions: Vec<i32> = (0..).take(req.lines.len()).collect();
-    let ordered: Vec<Decimal> = req.lines.iter().map(|(_, q)| q.get()).collect();
-    let backordered: Vec<Decimal> = checks.iter().map(|c| c.backordered_qty).collect();
-    let reserved: Vec<bool> = checks.iter().map(|c| c.salable.manage_stock).collect();
-    let facts: Vec<&LineNotices> = checks.iter().map(|c| &c.notice_facts).collect();
-    let notify: Vec<bool> = facts.iter().map(|f| f.backorder_notice).collect();
-    let restock_date: Vec<Option<NaiveDate>> = facts
-        .iter()
-        .map(|f| f.restock.as_ref().map(|r| r.date))
-        .collect();
-    let restock_qty: Vec<Option<Decimal>> = facts
-        .iter()
-        .map(|f| f.restock.as_ref().and_then(|r| r.qty))
-        .collect();
-    let only_x_left: Vec<Option<Decimal>> = facts.iter().map(|f| f.only_x_left).collect();
-    sqlx::query(
-        "INSERT INTO order_line (order_id, sku, position, ordered, backordered, reserved, \
-         backorder_notice, restock_date, restock_qty, only_x_left) \
-         SELECT $1, * FROM unnest($2::text[], $3::int[], $4::numeric[], $5::numeric[], \
-         $6::bool[], $7::bool[], $8::date[], $9::numeric[], $10::numeric[])",
-    )
-    .bind(order_id)
-    .bind(&skus)
-    .bind(&positions)
-    .bind(&ordered)
-    .bind(&backordered)
-    .bind(&reserved)
-    .bind(&notify)
-    .bind(&restock_date)
-    .bind(&restock_qty)
-    .bind(&only_x_left)
-    .execute(&mut *conn)
-    .await?;
-    Ok(reserved_lines(&req.lines, checks))
 }
 
 /// Locks an order's row so its lines change one request at a time; NOT_FOUND when unknown.
@@ -595,6 +477,11 @@ async fn load_lines(
 
 fn stock_id_of(id: i32) -> Result<StockId, RepoError> {
     StockId::new(i64::from(id)).map_err(|_| RepoError::Corrupt(format!("stock id {id}")))
+}
+
+/// The dispatcher ended (the process is shutting down): the order was not placed.
+fn dispatcher_gone() -> RepoError {
+    RepoError::Unavailable(sqlx::Error::PoolClosed)
 }
 
 fn order_not_found(order_id: &OrderId) -> RepoError {

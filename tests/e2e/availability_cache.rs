@@ -47,12 +47,12 @@ async fn build_with_metrics(
     if let Some(metrics) = metrics {
         app = app.with_metrics_listener(metrics);
     }
-    if let Some(ttl) = ttl_secs {
-        app = app.with_availability_cache(AvailabilityCacheConfig {
-            ttl: Duration::from_secs(ttl),
-            max_skus: 1_000,
-        });
-    }
+    // `None` turns the cache off: such a replica reads PostgreSQL on every call, the reference
+    // the cached replica's answers are compared with.
+    app = app.with_availability_cache(AvailabilityCacheConfig {
+        ttl: Duration::from_secs(ttl_secs.unwrap_or(0)),
+        max_skus: 1_000,
+    });
     TestApp::spawn_app(app).await
 }
 

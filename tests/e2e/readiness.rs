@@ -6,64 +6,16 @@ use std::time::Duration;
 
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use stockd::{readiness::DbCheck, repo::MIGRATOR, startup::Application};
-use tokio::{
-    net::{TcpListener, TcpStream},
-    task::{JoinHandle, JoinSet},
-};
+use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::support::{TestApp, eventually};
-
-/// A TCP proxy to PostgreSQL; stopping it closes its port and every connection through it.
-struct Proxy {
-    port: u16,
-    upstream: (String, u16),
-    running: Option<JoinHandle<()>>,
-}
-
-impl Proxy {
-    async fn start(upstream: (String, u16)) -> Proxy {
-        let mut proxy = Proxy {
-            port: 0,
-            upstream,
-            running: None,
-        };
-        proxy.resume().await;
-        proxy
-    }
-
-    /// Listens again, on the port of the first start.
-    async fn resume(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
-        self.port = listener.local_addr().unwrap().port();
-        let upstream = self.upstream.clone();
-        self.running = Some(tokio::spawn(async move {
-            // Owned by this task: aborting it drops every connection.
-            let mut connections = JoinSet::new();
-            loop {
-                let (mut inbound, _) = listener.accept().await.unwrap();
-                let upstream = upstream.clone();
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        }));
-    }
-
-    /// Closes the port and cuts every connection: to stockd, the database is gone.
-    async fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.abort();
-            let _ = running.await;
-        }
-    }
-}
+use crate::{
+    proxy::Proxy,
+    support::{TestApp, eventually},
+};
 
 async fn status(health: &mut HealthClient<Channel>, service: &str) -> ServingStatus {
     health
@@ -92,14 +44,11 @@ async fn becomes(health: &HealthClient<Channel>, wanted: ServingStatus) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn readiness_follows_the_database_down_and_back_up(pool: PgPool) {
     // Arrange: stockd reaches this test's database only through the proxy.
-    let direct = pool.connect_options();
-    let upstream = (direct.get_host().to_owned(), direct.get_port());
-    let mut proxy = Proxy::start(upstream).await;
-    let through_proxy = (*direct).clone().host("127.0.0.1").port(proxy.port);
+    let mut proxy = Proxy::to_database(&pool).await;
     let app_pool = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(2))
-        .connect_lazy_with(through_proxy);
+        .connect_lazy_with(proxy.connect_options(&pool));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = TestApp::spawn_app(
         Application::build(app_pool, listener, Duration::from_secs(5)).with_db_check(DbCheck {

@@ -19,7 +19,7 @@ use stockd::{
         settings_patch::{SettingValues, SettingsPatch},
     },
     repo::{
-        MIGRATOR, Repo, RepoError,
+        MIGRATOR, OrderBatching, Repo, RepoError,
         availability::StockScope,
         holds::HoldRequest,
         orders::{CancelRequest, OrderRequest},
@@ -233,13 +233,19 @@ async fn random_holds_orders_cancels_and_time_keep_salable_exact(pool: PgPool) {
         default_ttl_secs: TTL as u32,
         max_ttl_secs: 3600,
     };
-    let repo = Repo::with_clock(pool, Arc::new(clock.clone()), policy);
+    // As production runs it: orders in batches, availability answered from the cache.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let repo = Repo::with_clock(pool, Arc::new(clock.clone()), policy)
+        .with_availability_cache(stockd::config::DEPLOYED_AVAILABILITY_CACHE)
+        .with_change_notices(stop.clone())
+        .with_order_batching(OrderBatching::default());
     let mut runner = TestRunner::new(Config::default());
     let strategy = (product(), prop::collection::vec(op(), 1..25));
     for case in 0..40 {
         let (p, ops) = strategy.new_tree(&mut runner).unwrap().current();
         run_case(&repo, &clock, case, &p, &ops).await;
     }
+    stop.cancel();
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
