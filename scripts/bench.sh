@@ -370,9 +370,9 @@ INSERT INTO order_line (order_id, sku, position, ordered, reserved)
 INSERT INTO reservation (stock_id, sku, quantity, event, order_id, object_id, created_at)
   SELECT 1, 'SKU' || (1 + g % $SKUS), -1, 'ORDER_PLACED', 'open-' || g, 'open-' || g, now()
   FROM generate_series(2, $CONSISTENCY_ORDERS) g;
-INSERT INTO stock_sku_reservation (stock_id, sku, reserved)
+INSERT INTO stock_sku (stock_id, sku, reserved)
   SELECT 1, sku, SUM(quantity) FROM reservation WHERE order_id LIKE 'open-%' GROUP BY sku
-  ON CONFLICT (stock_id, sku) DO UPDATE SET reserved = stock_sku_reservation.reserved + EXCLUDED.reserved;
+  ON CONFLICT (stock_id, sku) DO UPDATE SET reserved = stock_sku.reserved + EXCLUDED.reserved;
 ANALYZE;
 SQL
   echo "stockd peak RSS before: $(grep VmHWM /proc/${stockd_pids[0]}/status)"

@@ -204,7 +204,7 @@ prewarm() {
     -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" -c "SELECT \
     sum(pg_prewarm(c.oid)) FROM pg_class c WHERE c.relname IN ('source_item', \
     'source_item_pkey', 'source_item_sku_idx', 'product_settings', 'product_settings_pkey', \
-    'stock_sku_reservation', 'stock_sku_reservation_pkey', 'cart_hold', 'cart_hold_sku_idx')" \
+    'stock_sku', 'stock_sku_pkey', 'cart_hold', 'cart_hold_sku_idx')" \
     >/dev/null
 }
 
@@ -212,7 +212,7 @@ prewarm() {
 # them has (the catalogue's writes create them; this also covers a service that did not).
 ensure_totals_rows() {
   psql_ "$1" <<SQL
-INSERT INTO stock_sku_reservation (stock_id, sku)
+INSERT INTO stock_sku (stock_id, sku)
   SELECT 1, 'SKU' || g FROM generate_series(1, $2) g ON CONFLICT DO NOTHING;
 ANALYZE;
 SQL

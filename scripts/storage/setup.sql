@@ -7,7 +7,7 @@ SELECT r.stock_id, r.sku, r.reserved, p.manage_stock, p.backorders, p.out_of_sto
        p.min_sale_qty, p.max_sale_qty, p.qty_increments,
        i.codes, i.quantities, i.statuses, i.item_backorders, i.thresholds, i.notify, i.dates,
        i.restock, i.priorities, i.enabled
-FROM stock_sku_reservation r
+FROM stock_sku r
 LEFT JOIN product_settings p ON p.sku = r.sku
 LEFT JOIN LATERAL (
     SELECT array_agg(si.source_code) AS codes, array_agg(si.quantity) AS quantities,

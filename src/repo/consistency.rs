@@ -153,7 +153,7 @@ const ORDER_DIFFERENCES: &str = "SELECT l.order_id, o.stock_id, l.sku, \
 
 const TOTAL_DIFFERENCES: &str = "SELECT t.stock_id, t.sku, t.reserved AS total, \
        COALESCE(r.ledger, 0) AS ledger \
-     FROM stock_sku_reservation t \
+     FROM stock_sku t \
      LEFT JOIN (SELECT stock_id, sku, SUM(quantity) AS ledger FROM reservation \
                 GROUP BY stock_id, sku) r ON r.stock_id = t.stock_id AND r.sku = t.sku \
      WHERE t.reserved <> COALESCE(r.ledger, 0)";
@@ -177,11 +177,11 @@ macro_rules! copy_differs {
 /// Every (stock, SKU) with a totals row or a linked source item whose copy differs.
 const COPY_DIFFERENCES: &str = concat!(
     "SELECT k.stock_id, k.sku \
-     FROM (SELECT stock_id, sku FROM stock_sku_reservation \
+     FROM (SELECT stock_id, sku FROM stock_sku \
            UNION \
            SELECT l.stock_id, si.sku FROM source_item si \
            JOIN stock_source_link l ON l.source_code = si.source_code) k \
-     LEFT JOIN stock_sku_reservation t ON t.stock_id = k.stock_id AND t.sku = k.sku \
+     LEFT JOIN stock_sku t ON t.stock_id = k.stock_id AND t.sku = k.sku \
      CROSS JOIN LATERAL linked_source_items(k.stock_id, k.sku) c WHERE ",
     copy_differs!()
 );
@@ -189,7 +189,7 @@ const COPY_DIFFERENCES: &str = concat!(
 /// The same comparison for one pair, made under its lock before a repair.
 const COPY_DIFFERS: &str = concat!(
     "SELECT EXISTS (SELECT 1 FROM linked_source_items($1, $2) c \
-     LEFT JOIN stock_sku_reservation t ON t.stock_id = $1 AND t.sku = $2 WHERE ",
+     LEFT JOIN stock_sku t ON t.stock_id = $1 AND t.sku = $2 WHERE ",
     copy_differs!(),
     ")"
 );
@@ -210,14 +210,14 @@ macro_rules! product_copy_differs {
 /// Every (stock, SKU) row whose copy of the product's settings differs. A missing row is no
 /// difference: availability then reads the settings themselves.
 const PRODUCT_COPY_DIFFERENCES: &str = concat!(
-    "SELECT t.stock_id, t.sku FROM stock_sku_reservation t \
+    "SELECT t.stock_id, t.sku FROM stock_sku t \
      LEFT JOIN product_settings p ON p.sku = t.sku WHERE ",
     product_copy_differs!()
 );
 
 /// The same comparison for one pair, made under its lock before a repair.
 const PRODUCT_COPY_DIFFERS: &str = concat!(
-    "SELECT EXISTS (SELECT 1 FROM stock_sku_reservation t \
+    "SELECT EXISTS (SELECT 1 FROM stock_sku t \
      LEFT JOIN product_settings p ON p.sku = t.sku WHERE t.stock_id = $1 AND t.sku = $2 AND ",
     product_copy_differs!(),
     ")"
@@ -300,7 +300,7 @@ impl Repo {
             // Only an existing row is locked: a missing one is created by the copy function,
             // which waits for any other transaction creating it.
             sqlx::query(
-                "SELECT 1 FROM stock_sku_reservation WHERE stock_id = $1 AND sku = $2 FOR UPDATE",
+                "SELECT 1 FROM stock_sku WHERE stock_id = $1 AND sku = $2 FOR UPDATE",
             )
             .bind(stock_id)
             .bind(sku)
@@ -367,7 +367,7 @@ impl Repo {
             let mut tx = self.pool.begin().await?;
             ledger::lock_totals(&mut tx, stock, &[sku]).await?;
             let changed = sqlx::query(
-                "UPDATE stock_sku_reservation t SET reserved = COALESCE( \
+                "UPDATE stock_sku t SET reserved = COALESCE( \
                    (SELECT SUM(quantity) FROM reservation r \
                     WHERE r.stock_id = t.stock_id AND r.sku = t.sku), 0) \
                  WHERE t.stock_id = $1 AND t.sku = $2 AND t.reserved IS DISTINCT FROM COALESCE( \

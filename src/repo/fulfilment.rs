@@ -319,7 +319,7 @@ async fn lock_rows_of_move(
     let sources: Vec<&str> = moved.iter().map(|l| l.source.as_str()).collect();
     let moved_skus: Vec<&str> = moved.iter().map(|l| l.sku.as_str()).collect();
     sqlx::query(
-        "SELECT 1 FROM stock_sku_reservation t \
+        "SELECT 1 FROM stock_sku t \
          JOIN (SELECT l.stock_id, k.sku FROM unnest($2::text[], $3::text[]) AS k(src, sku) \
                JOIN stock_source_link l ON l.source_code = k.src \
                UNION SELECT $1, s FROM unnest($4::text[]) AS s) x \

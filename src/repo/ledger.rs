@@ -63,7 +63,7 @@ pub(crate) async fn lock_totals(
     sorted.sort_unstable();
     sorted.dedup();
     let locked: Vec<String> = sqlx::query_scalar(
-        "SELECT sku FROM stock_sku_reservation WHERE stock_id = $1 AND sku = ANY($2) \
+        "SELECT sku FROM stock_sku WHERE stock_id = $1 AND sku = ANY($2) \
          ORDER BY sku FOR UPDATE",
     )
     .bind(stock.get())
@@ -100,7 +100,7 @@ pub(crate) async fn lock_existing_totals(
     skus: &[&str],
 ) -> Result<HashSet<String>, RepoError> {
     let locked: Vec<String> = sqlx::query_scalar(
-        "SELECT sku FROM stock_sku_reservation WHERE stock_id = $1 AND sku = ANY($2) \
+        "SELECT sku FROM stock_sku WHERE stock_id = $1 AND sku = ANY($2) \
          ORDER BY sku FOR UPDATE",
     )
     .bind(stock.get())
@@ -140,7 +140,7 @@ pub(crate) async fn append(
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "UPDATE stock_sku_reservation t SET reserved = t.reserved + d.q \
+        "UPDATE stock_sku t SET reserved = t.reserved + d.q \
          FROM (SELECT s, SUM(q) AS q FROM unnest($2::text[], $3::numeric[]) AS e(s, q) GROUP BY s) d \
          WHERE t.stock_id = $1 AND t.sku = d.s",
     )

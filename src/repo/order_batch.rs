@@ -394,7 +394,7 @@ async fn write_placed(
              created_at) \
            SELECT $1, sku, -ordered, $18, order_id, order_id, $7 FROM lines WHERE reserved \
          ), t AS ( \
-           UPDATE stock_sku_reservation t SET reserved = t.reserved - d.q \
+           UPDATE stock_sku t SET reserved = t.reserved - d.q \
            FROM (SELECT sku, SUM(ordered) AS q FROM lines WHERE reserved GROUP BY sku) d \
            WHERE t.stock_id = $1 AND t.sku = d.sku \
          ), h AS ( \

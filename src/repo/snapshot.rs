@@ -66,7 +66,7 @@ CROSS JOIN LATERAL ( \
 CROSS JOIN global_settings g \
 CROSS JOIN unnest($4::text[]) WITH ORDINALITY AS k(sku, ord) \
 LEFT JOIN LATERAL ( \
-  SELECT * FROM stock_sku_reservation r WHERE r.stock_id = st.id AND r.sku = k.sku LIMIT 1 \
+  SELECT * FROM stock_sku r WHERE r.stock_id = st.id AND r.sku = k.sku LIMIT 1 \
 ) t ON true \
 LEFT JOIN LATERAL ( \
   SELECT * FROM product_settings ps WHERE t.stock_id IS NULL AND ps.sku = k.sku LIMIT 1 \

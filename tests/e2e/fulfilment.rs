@@ -501,7 +501,7 @@ async fn the_consistency_check_finds_and_repairs_a_stale_copy_of_product_setting
     .await;
     assert!(app.salable("A").await.is_salable);
     // Damage only a write behind the triggers' back could do: the copy forgets the backorders.
-    let damage = "UPDATE stock_sku_reservation SET product_backorders = NULL WHERE sku = 'A'";
+    let damage = "UPDATE stock_sku SET product_backorders = NULL WHERE sku = 'A'";
     let found = the_repaired_difference_after(&app, &pool, damage).await;
     assert!(matches!(
         &found,
@@ -516,7 +516,7 @@ async fn the_consistency_check_finds_and_repairs_a_stale_copy_of_source_items(po
     let app = TestApp::spawn(pool.clone()).await;
     app.stock_items(&[("default", "A", "10")]).await;
     // Damage only a write behind the triggers' back could do: the copy says 3, the item 10.
-    let damage = "UPDATE stock_sku_reservation SET item_quantities = '{3}' WHERE sku = 'A'";
+    let damage = "UPDATE stock_sku SET item_quantities = '{3}' WHERE sku = 'A'";
     let found = the_repaired_difference_after(&app, &pool, damage).await;
     assert!(matches!(
         &found,

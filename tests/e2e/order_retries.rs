@@ -110,7 +110,7 @@ async fn a_refused_order_writes_nothing(pool: PgPool) {
     app.stock_items(&[("default", "KNOWN", "1")]).await;
     let tables = || async {
         let rows: (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM stock_sku_reservation), \
+            "SELECT (SELECT count(*) FROM stock_sku), \
              (SELECT count(*) FROM sales_order), (SELECT count(*) FROM reservation)",
         )
         .fetch_one(&pool)

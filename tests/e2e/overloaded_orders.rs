@@ -39,7 +39,7 @@ impl BlockedMugs {
         .await;
         app.stock_items(&[("default", "MUG", "10")]).await;
         let mut lock = pool.begin().await.unwrap();
-        sqlx::query("SELECT 1 FROM stock_sku_reservation WHERE sku = 'MUG' FOR UPDATE")
+        sqlx::query("SELECT 1 FROM stock_sku WHERE sku = 'MUG' FOR UPDATE")
             .execute(&mut *lock)
             .await
             .unwrap();

@@ -133,7 +133,7 @@ async fn a_corrupt_row_is_an_error_not_a_panic(pool: PgPool) {
 
 async fn totals_rows(repo: &Repo) -> Vec<(i32, String, String)> {
     sqlx::query_as(
-        "SELECT stock_id, sku, (reserved::float8)::text FROM stock_sku_reservation ORDER BY 1, 2",
+        "SELECT stock_id, sku, (reserved::float8)::text FROM stock_sku ORDER BY 1, 2",
     )
     .fetch_all(repo.pool())
     .await
@@ -195,7 +195,7 @@ async fn differences(repo: &Repo) -> Vec<Difference> {
 async fn copy(repo: &Repo, stock: i32, sku: &str) -> Option<(Vec<String>, Vec<String>)> {
     sqlx::query_as(
         "SELECT COALESCE(item_sources, '{}'), COALESCE(item_quantities::float8[]::text[], '{}') \
-         FROM stock_sku_reservation \
+         FROM stock_sku \
          WHERE stock_id = $1 AND sku = $2",
     )
     .bind(stock)
@@ -262,7 +262,7 @@ async fn each_stock_copy_of_source_items_follows_every_write(pool: PgPool) {
         .await
         .unwrap();
     let backorders: Vec<Option<String>> = sqlx::query_scalar(
-        "SELECT item_backorders FROM stock_sku_reservation WHERE stock_id = $1 AND sku = 'A'",
+        "SELECT item_backorders FROM stock_sku WHERE stock_id = $1 AND sku = 'A'",
     )
     .bind(id)
     .fetch_one(repo.pool())
@@ -289,7 +289,7 @@ async fn each_stock_copy_of_source_items_follows_every_write(pool: PgPool) {
 /// The backorder mode a (stock, SKU) row copies from the product's settings; `None` without a row.
 async fn product_copy(repo: &Repo, stock: i32, sku: &str) -> Option<Option<String>> {
     sqlx::query_scalar(
-        "SELECT product_backorders FROM stock_sku_reservation WHERE stock_id = $1 AND sku = $2",
+        "SELECT product_backorders FROM stock_sku WHERE stock_id = $1 AND sku = $2",
     )
     .bind(stock)
     .bind(sku)
@@ -391,7 +391,7 @@ async fn each_stock_copy_of_product_settings_follows_every_write(pool: PgPool) {
 
     // Damage only a write behind the triggers' back could do is found and repaired.
     sqlx::query(
-        "UPDATE stock_sku_reservation SET product_backorders = 'NO' \
+        "UPDATE stock_sku SET product_backorders = 'NO' \
          WHERE stock_id = 1 AND sku = 'A'",
     )
     .execute(repo.pool())
