@@ -38,7 +38,7 @@ pub fn spawn(
                 _ = ticks.tick() => {
                     sweep(&repo, &token, metrics.as_ref()).await;
                     if let Some(keep) = history_retention {
-                        prune_history(&repo, &token, keep).await;
+                        prune_history(&repo, &token, keep, metrics.as_ref()).await;
                     }
                 }
             }
@@ -80,7 +80,12 @@ async fn sweep(repo: &Repo, token: &CancellationToken, metrics: Option<&Metrics>
 }
 
 /// Removes history past its retention, batch after batch, until none is left or shutdown begins.
-async fn prune_history(repo: &Repo, token: &CancellationToken, keep: Duration) {
+async fn prune_history(
+    repo: &Repo,
+    token: &CancellationToken,
+    keep: Duration,
+    metrics: Option<&Metrics>,
+) {
     loop {
         match repo.prune_history(keep, BATCH).await {
             Ok((changes, adjustments)) => {
@@ -93,6 +98,9 @@ async fn prune_history(repo: &Repo, token: &CancellationToken, keep: Duration) {
                 }
             }
             Err(error) => {
+                if let Some(metrics) = metrics {
+                    metrics.sweep_failed();
+                }
                 tracing::warn!(%error, "pruning history failed; retrying at the next tick");
                 return;
             }
