@@ -638,6 +638,22 @@ async fn history_pages_newest_first_and_shows_a_scoped_admin_only_their_sources(
         )))
         .await
         .unwrap();
+    let by_source = app
+        .items()
+        .list_source_item_history(east(history_of("east", "", 0, "")))
+        .await
+        .unwrap()
+        .into_inner();
+    let reasons: Vec<&str> = by_source
+        .changes
+        .iter()
+        .map(|c| c.reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["RECEIVED", "UPSERT", "UPSERT", "UPSERT", "UPSERT", "UPSERT"]
+    );
+    assert_eq!(by_source.changes[0].caller, "east-manager");
     let none: Status = app
         .items()
         .list_source_item_history(ops(history_of("", "", 0, "")))
