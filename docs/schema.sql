@@ -185,6 +185,56 @@ JOIN source_item si ON si.source_code = l.source_code AND si.sku = item_sku
 WHERE l.stock_id = stock
 $$;
 
+CREATE FUNCTION public.record_deleted_source_items() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO source_item_history (source_code, sku, quantity_before, quantity_after, reason,
+        note, caller, reference, changed_at)
+    SELECT o.source_code, o.sku, o.quantity, NULL, c.*
+    FROM previous o CROSS JOIN source_item_change_context() c
+    ORDER BY o.source_code, o.sku;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.record_inserted_source_items() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO source_item_history (source_code, sku, quantity_before, quantity_after, reason,
+        note, caller, reference, changed_at)
+    SELECT n.source_code, n.sku, NULL, n.quantity, c.*
+    FROM changed n CROSS JOIN source_item_change_context() c
+    ORDER BY n.source_code, n.sku;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.record_updated_source_items() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO source_item_history (source_code, sku, quantity_before, quantity_after, reason,
+        note, caller, reference, changed_at)
+    SELECT COALESCE(n.source_code, o.source_code), COALESCE(n.sku, o.sku), o.quantity,
+           n.quantity, c.*
+    FROM previous o
+    FULL JOIN changed n ON n.source_code = o.source_code AND n.sku = o.sku
+    CROSS JOIN source_item_change_context() c
+    WHERE o.quantity IS DISTINCT FROM n.quantity
+    ORDER BY 1, 2;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.source_item_change_context(OUT reason text, OUT note text, OUT caller text, OUT reference text, OUT changed_at timestamp with time zone) RETURNS record
+    LANGUAGE sql STABLE
+    AS $$
+SELECT COALESCE(NULLIF(current_setting('stockd.change_reason', true), ''), 'UNRECORDED'),
+       COALESCE(current_setting('stockd.change_note', true), ''),
+       COALESCE(NULLIF(current_setting('stockd.change_caller', true), ''), 'db:' || session_user),
+       COALESCE(current_setting('stockd.change_reference', true), ''),
+       COALESCE(NULLIF(current_setting('stockd.change_time', true), '')::timestamptz, now())
+$$;
+
 CREATE TABLE public.cart_hold (
     cart_id text NOT NULL,
     stock_id integer NOT NULL,
@@ -351,6 +401,38 @@ CREATE TABLE public.source_item (
     CONSTRAINT source_item_status_value CHECK ((status = ANY (ARRAY['IN_STOCK'::text, 'OUT_OF_STOCK'::text])))
 );
 
+CREATE TABLE public.source_item_adjustment (
+    idempotency_key text NOT NULL,
+    fingerprint text NOT NULL,
+    source_codes text[] DEFAULT '{}'::text[] NOT NULL,
+    skus text[] DEFAULT '{}'::text[] NOT NULL,
+    quantities_after numeric(16,4)[] DEFAULT '{}'::numeric[] NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.source_item_history (
+    id bigint NOT NULL,
+    source_code text NOT NULL,
+    sku text NOT NULL,
+    quantity_before numeric(16,4),
+    quantity_after numeric(16,4),
+    reason text NOT NULL,
+    note text NOT NULL,
+    caller text NOT NULL,
+    reference text NOT NULL,
+    changed_at timestamp with time zone NOT NULL,
+    CONSTRAINT source_item_history_change CHECK (((quantity_before IS NOT NULL) OR (quantity_after IS NOT NULL)))
+);
+
+ALTER TABLE public.source_item_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.source_item_history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.stock (
     id integer NOT NULL,
     name text NOT NULL,
@@ -435,6 +517,12 @@ ALTER TABLE ONLY public.shipment_line
 ALTER TABLE ONLY public.shipment
     ADD CONSTRAINT shipment_pkey PRIMARY KEY (shipment_id);
 
+ALTER TABLE ONLY public.source_item_adjustment
+    ADD CONSTRAINT source_item_adjustment_pkey PRIMARY KEY (idempotency_key);
+
+ALTER TABLE ONLY public.source_item_history
+    ADD CONSTRAINT source_item_history_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.source_item
     ADD CONSTRAINT source_item_pkey PRIMARY KEY (source_code, sku);
 
@@ -464,6 +552,14 @@ CREATE INDEX sales_order_closed_idx ON public.sales_order USING btree (closed_at
 
 CREATE INDEX sales_order_compactable_idx ON public.sales_order USING btree (order_id) WHERE ((status = 'CLOSED'::text) AND (NOT compacted));
 
+CREATE INDEX source_item_adjustment_created_at_idx ON public.source_item_adjustment USING btree (created_at);
+
+CREATE INDEX source_item_history_changed_at_idx ON public.source_item_history USING btree (changed_at);
+
+CREATE INDEX source_item_history_sku_idx ON public.source_item_history USING btree (sku, id);
+
+CREATE INDEX source_item_history_source_idx ON public.source_item_history USING btree (source_code, id);
+
 CREATE INDEX source_item_sku_idx ON public.source_item USING btree (sku, source_code);
 
 CREATE INDEX stock_source_link_source_idx ON public.stock_source_link USING btree (source_code);
@@ -475,6 +571,12 @@ CREATE TRIGGER product_settings_inserted AFTER INSERT ON public.product_settings
 CREATE TRIGGER product_settings_updated AFTER UPDATE ON public.product_settings REFERENCING OLD TABLE AS previous NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.copy_updated_product_settings();
 
 CREATE TRIGGER source_item_deleted AFTER DELETE ON public.source_item REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.copy_changed_source_items();
+
+CREATE TRIGGER source_item_history_deleted AFTER DELETE ON public.source_item REFERENCING OLD TABLE AS previous FOR EACH STATEMENT EXECUTE FUNCTION public.record_deleted_source_items();
+
+CREATE TRIGGER source_item_history_inserted AFTER INSERT ON public.source_item REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.record_inserted_source_items();
+
+CREATE TRIGGER source_item_history_updated AFTER UPDATE ON public.source_item REFERENCING OLD TABLE AS previous NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.record_updated_source_items();
 
 CREATE TRIGGER source_item_inserted AFTER INSERT ON public.source_item REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.copy_changed_source_items();
 

@@ -38,6 +38,10 @@ pub const DEPLOYED_AVAILABILITY_CACHE: AvailabilityCacheConfig = AvailabilityCac
 /// never waits for this: an expired hold stops counting at once.
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 30;
 
+/// How many days the history of source-item quantities (and adjustments' idempotency keys) is
+/// kept before the sweeper removes it.
+pub const DEFAULT_HISTORY_RETENTION_DAYS: u32 = 90;
+
 /// stockd: salable quantity, source-level backorders and reservations over PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(name = "stockd", version, about)]
@@ -136,6 +140,10 @@ pub struct ServeConfig {
     /// Seconds between passes of the sweeper that deletes expired holds and compacts the ledger.
     #[arg(long, env = "STOCKD_SWEEP_INTERVAL", default_value_t = DEFAULT_SWEEP_INTERVAL_SECS)]
     pub sweep_interval_secs: u64,
+    /// Days the sweeper keeps the history of source-item quantities and adjustments' keys
+    /// (0: forever).
+    #[arg(long, env = "STOCKD_HISTORY_RETENTION_DAYS", default_value_t = DEFAULT_HISTORY_RETENTION_DAYS)]
+    pub history_retention_days: u32,
     /// Who may call.
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -285,6 +293,12 @@ impl ServeConfig {
         Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
+    /// How long history is kept; `None` keeps it forever.
+    pub fn history_retention(&self) -> Option<Duration> {
+        (self.history_retention_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.history_retention_days) * 86_400))
+    }
+
     /// How PlaceOrder batches form, from the two batch settings.
     pub fn order_batching(&self) -> OrderBatching {
         OrderBatching {
@@ -373,6 +387,23 @@ mod tests {
         assert_eq!(default.max_skus, 200_000);
         let off = serve(&["--availability-cache-ms", "0"]).availability_cache();
         assert_eq!(off.ttl, Duration::ZERO);
+    }
+
+    #[test]
+    fn history_is_kept_ninety_days_unless_set_and_zero_keeps_it_forever() {
+        assert_eq!(
+            serve(&[]).history_retention(),
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        let week = serve(&["--history-retention-days", "7"]);
+        assert_eq!(
+            week.history_retention(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(
+            serve(&["--history-retention-days", "0"]).history_retention(),
+            None
+        );
     }
 
     #[test]

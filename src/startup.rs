@@ -12,7 +12,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming};
 use crate::{
     auth::{layer::AuthLayer, tokens::TokenTable},
     clock::{SharedClock, SystemClock},
-    config::{DEFAULT_SWEEP_INTERVAL_SECS, ServeConfig},
+    config::{DEFAULT_HISTORY_RETENTION_DAYS, DEFAULT_SWEEP_INTERVAL_SECS, ServeConfig},
     domain::HoldPolicy,
     grpc::{self, observe::ObserveLayer},
     observability::{self, Metrics},
@@ -30,6 +30,7 @@ pub struct Application {
     availability_cache: AvailabilityCacheConfig,
     order_batching: OrderBatching,
     sweep_interval: Duration,
+    history_retention: Option<Duration>,
     grace_period: Duration,
     tokens: Option<TokenTable>,
     metrics_listener: Option<TcpListener>,
@@ -61,6 +62,9 @@ impl Application {
             availability_cache: crate::config::DEPLOYED_AVAILABILITY_CACHE,
             order_batching: OrderBatching::default(),
             sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
+            history_retention: Some(Duration::from_secs(
+                u64::from(DEFAULT_HISTORY_RETENTION_DAYS) * 86_400,
+            )),
             grace_period,
             tokens: None,
             metrics_listener: None,
@@ -112,6 +116,13 @@ impl Application {
         self
     }
 
+    /// Lets the sweeper remove source-item history older than `keep` (`None`: keep it forever;
+    /// 90 days unless set).
+    pub fn with_history_retention(mut self, keep: Option<Duration>) -> Self {
+        self.history_retention = keep;
+        self
+    }
+
     /// Serves Prometheus metrics at `/metrics` on `listener` (no metrics are kept without it).
     pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
         self.metrics_listener = Some(listener);
@@ -144,7 +155,12 @@ impl Application {
         let monitor = readiness::start(readiness.clone(), options, self.db_check).await;
         let plain_health = health.clone();
         let routes = grpc::routes(repo.clone(), health).context("building reflection")?;
-        let sweeping = sweeper::spawn(repo.clone(), self.sweep_interval, metrics.clone());
+        let sweeping = sweeper::spawn(
+            repo.clone(),
+            self.sweep_interval,
+            self.history_retention,
+            metrics.clone(),
+        );
         let endpoint = (self.metrics_listener.zip(metrics.clone()))
             .map(|(listener, metrics)| observability::serve(listener, metrics, repo.clone()));
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
@@ -266,6 +282,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_availability_cache(config.availability_cache())
         .with_order_batching(config.order_batching())
         .with_sweep_interval(config.sweep_interval())
+        .with_history_retention(config.history_retention())
         .with_db_check(config.telemetry.db_check());
     if let Some(addr) = config.telemetry.metrics_addr {
         let listener = TcpListener::bind(addr)

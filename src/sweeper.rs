@@ -1,5 +1,6 @@
-//! The background sweeper: deletes expired cart holds and closed orders' ledger rows in batches.
-//! Correctness never depends on it (expired holds already stop counting); it keeps tables small.
+//! The background sweeper: deletes expired cart holds and closed orders' ledger rows in batches,
+//! and source-item history past its retention. Correctness never depends on it (expired holds
+//! already stop counting); it keeps tables small.
 
 use std::time::Duration;
 
@@ -18,8 +19,14 @@ pub struct Sweeper {
     task: JoinHandle<()>,
 }
 
-/// Starts sweeping every `interval`, counting what it removes in `metrics` when given.
-pub fn spawn(repo: Repo, interval: Duration, metrics: Option<Metrics>) -> Sweeper {
+/// Starts sweeping every `interval`, removing history older than `history_retention` (`None`:
+/// never), and counting what it compacts in `metrics` when given.
+pub fn spawn(
+    repo: Repo,
+    interval: Duration,
+    history_retention: Option<Duration>,
+    metrics: Option<Metrics>,
+) -> Sweeper {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
     let task = tokio::spawn(async move {
@@ -28,7 +35,12 @@ pub fn spawn(repo: Repo, interval: Duration, metrics: Option<Metrics>) -> Sweepe
         loop {
             tokio::select! {
                 () = token.cancelled() => break,
-                _ = ticks.tick() => sweep(&repo, &token, metrics.as_ref()).await,
+                _ = ticks.tick() => {
+                    sweep(&repo, &token, metrics.as_ref()).await;
+                    if let Some(keep) = history_retention {
+                        prune_history(&repo, &token, keep, metrics.as_ref()).await;
+                    }
+                }
             }
         }
     });
@@ -61,6 +73,35 @@ async fn sweep(repo: &Repo, token: &CancellationToken, metrics: Option<&Metrics>
                     metrics.sweep_failed();
                 }
                 tracing::warn!(%error, "sweeper pass failed; retrying at the next tick");
+                return;
+            }
+        }
+    }
+}
+
+/// Removes history past its retention, batch after batch, until none is left or shutdown begins.
+async fn prune_history(
+    repo: &Repo,
+    token: &CancellationToken,
+    keep: Duration,
+    metrics: Option<&Metrics>,
+) {
+    loop {
+        match repo.prune_history(keep, BATCH).await {
+            Ok((changes, adjustments)) => {
+                if changes > 0 || adjustments > 0 {
+                    tracing::debug!(changes, adjustments, "pruned source item history");
+                }
+                let full = changes >= u64::from(BATCH) || adjustments >= u64::from(BATCH);
+                if !full || token.is_cancelled() {
+                    return;
+                }
+            }
+            Err(error) => {
+                if let Some(metrics) = metrics {
+                    metrics.sweep_failed();
+                }
+                tracing::warn!(%error, "pruning history failed; retrying at the next tick");
                 return;
             }
         }

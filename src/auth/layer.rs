@@ -15,7 +15,7 @@ use super::{
     policy::{Access, access},
     tokens::{Refusal, TokenTable},
 };
-use crate::clock::SharedClock;
+use crate::{clock::SharedClock, repo::history::acting_as};
 
 /// Authentication on (a table of tokens) or off (an explicit choice of the operator).
 #[derive(Debug, Clone)]
@@ -72,9 +72,11 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let mut name = None;
         if let Some(tokens) = &self.layer.tokens {
             match authorize(tokens, &request, &self.layer.clock) {
                 Ok(Some(caller)) => {
+                    name = Some(caller.name.clone());
                     request.extensions_mut().insert(caller);
                 }
                 Ok(None) => {}
@@ -84,7 +86,12 @@ where
         // The clone that was made ready is the one to call (tower's readiness contract).
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
-        Box::pin(ready.call(request))
+        let call = ready.call(request);
+        match name {
+            // The history of source items names the caller of every change it records.
+            Some(name) => Box::pin(acting_as(name, call)),
+            None => Box::pin(call),
+        }
     }
 }
 

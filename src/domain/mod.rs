@@ -15,6 +15,7 @@ pub mod source;
 pub mod source_item;
 pub mod source_selection;
 pub mod stock;
+pub mod stock_count;
 
 #[cfg(test)]
 mod salable_tests;

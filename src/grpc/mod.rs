@@ -13,6 +13,7 @@ mod settings;
 mod source_items;
 mod sources;
 pub mod status;
+mod stock_counts;
 mod stocks;
 
 use tonic::service::Routes;

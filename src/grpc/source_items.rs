@@ -7,9 +7,11 @@ use super::{
         batch_size,
         catalogue::{source_item_to_pb, source_item_write},
         finish, no_duplicates, sku, source_code,
+        stock_counts::expected_quantities,
     },
     paging::{next_token, page_request},
     pb::{self, source_item_service_server::SourceItemService},
+    stock_counts,
 };
 use crate::{
     auth::SourceScope,
@@ -45,11 +47,15 @@ impl SourceItemService for SourceItemApi {
             .enumerate()
             .filter_map(|(i, item)| source_item_write(&mut v, i, item))
             .collect();
+        let expected = expected_quantities(&mut v, &req.items);
         let items = finish(v, Some(items))?;
         for item in &items {
             scope.check(&item.source)?;
         }
-        let stored = self.repo.upsert_source_items(&items).await?;
+        let stored = self
+            .repo
+            .upsert_source_items_expecting(&items, &expected)
+            .await?;
         Ok(Response::new(pb::UpsertSourceItemsResponse {
             items: stored.into_iter().map(source_item_to_pb).collect(),
         }))
@@ -144,6 +150,20 @@ impl SourceItemService for SourceItemApi {
             items: items.into_iter().map(source_item_to_pb).collect(),
             next_page_token,
         }))
+    }
+
+    async fn adjust_source_items(
+        &self,
+        request: Request<pb::AdjustSourceItemsRequest>,
+    ) -> Result<Response<pb::AdjustSourceItemsResponse>, Status> {
+        stock_counts::adjust(&self.repo, request).await
+    }
+
+    async fn list_source_item_history(
+        &self,
+        request: Request<pb::ListSourceItemHistoryRequest>,
+    ) -> Result<Response<pb::ListSourceItemHistoryResponse>, Status> {
+        stock_counts::list_history(&self.repo, request).await
     }
 }
 

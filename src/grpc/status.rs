@@ -54,6 +54,7 @@ impl From<RepoError> for Status {
                 ),
             ),
             RepoError::Refused(refusals) => refused(refusals),
+            RepoError::StaleCounts(stale) => stale_counts(stale),
             RepoError::Unavailable(ref cause) => {
                 tracing::warn!(error.cause_chain = ?cause, "database unavailable");
                 retryable(Code::Unavailable, message)
@@ -99,6 +100,45 @@ fn refused(refusals: Vec<LineRefusal>) -> Status {
     let mut details = ErrorDetails::with_precondition_failure(violations);
     details.set_error_info(reason, ERROR_DOMAIN, metadata);
     Status::with_error_details(Code::FailedPrecondition, message, details)
+}
+
+/// ABORTED naming every item whose expected quantity was not the stored one: a
+/// PreconditionFailure violation per item (type `QUANTITY_CHANGED`, subject `items[i]`) and an
+/// ErrorInfo whose metadata maps `items[i]` to the current quantity ("" when the item does not
+/// exist). The client reads again and redoes its change; no RetryInfo, as the same call fails
+/// again.
+fn stale_counts(stale: Vec<crate::domain::stock_count::StaleCount>) -> Status {
+    const REASON: &str = "QUANTITY_CHANGED";
+    let message = format!(
+        "{} source item(s) changed since they were read",
+        stale.len()
+    );
+    let current = |s: &crate::domain::stock_count::StaleCount| {
+        s.current.map(super::convert::decimal).unwrap_or_default()
+    };
+    let metadata: std::collections::HashMap<String, String> = stale
+        .iter()
+        .map(|s| (format!("items[{}]", s.item), current(s)))
+        .collect();
+    let violations: Vec<PreconditionViolation> = stale
+        .iter()
+        .map(|s| {
+            let now = match s.current {
+                Some(_) => format!("the current quantity is {}", current(s)),
+                None => "the item does not exist".to_owned(),
+            };
+            let description = format!(
+                "{}/{}: expected {}, {now}",
+                s.source,
+                s.sku,
+                super::convert::decimal(s.expected)
+            );
+            PreconditionViolation::new(REASON, format!("items[{}]", s.item), description)
+        })
+        .collect();
+    let mut details = ErrorDetails::with_precondition_failure(violations);
+    details.set_error_info(REASON, ERROR_DOMAIN, metadata);
+    Status::with_error_details(Code::Aborted, message, details)
 }
 
 fn retryable(code: Code, message: String) -> Status {
@@ -155,6 +195,7 @@ mod tests {
             (RepoError::Aborted(pool_timeout()), Code::Aborted),
             (RepoError::Database(pool_timeout()), Code::Internal),
             (RepoError::Corrupt("bad row".into()), Code::Internal),
+            (RepoError::StaleCounts(vec![]), Code::Aborted),
         ];
         for (error, code) in cases {
             assert_eq!(Status::from(error).code(), code);

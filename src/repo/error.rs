@@ -1,6 +1,9 @@
 //! What can go wrong below the gRPC layer, classified for the caller.
 
-use crate::{domain::LineRefusal, validation::FieldViolation};
+use crate::{
+    domain::{LineRefusal, stock_count::StaleCount},
+    validation::FieldViolation,
+};
 
 /// PostgreSQL error codes we act on (https://www.postgresql.org/docs/15/errcodes-appendix.html).
 pub mod pg_codes {
@@ -73,6 +76,10 @@ pub enum RepoError {
         /// How long the oldest waiting order had waited.
         waited: std::time::Duration,
     },
+    /// Items of a compare-and-set write whose stored quantity is not the one the caller expected;
+    /// nothing was written, and the caller should read again and redo its change.
+    #[error("{} source item(s) changed since they were read", .0.len())]
+    StaleCounts(Vec<StaleCount>),
     /// A stored row breaks an invariant the schema should have kept.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -107,6 +114,7 @@ impl RepoError {
             RepoError::Aborted(_) => RepoError::Aborted(cause()),
             RepoError::Database(_) => RepoError::Database(cause()),
             RepoError::Overloaded { waited } => RepoError::Overloaded { waited: *waited },
+            RepoError::StaleCounts(stale) => RepoError::StaleCounts(stale.clone()),
             RepoError::Corrupt(text) => RepoError::Corrupt(text.clone()),
         }
     }

@@ -275,6 +275,7 @@ async fn ship(
         return Err(RepoError::Refused(refusals));
     }
     lock_rows_of_move(conn, stock, &skus, &refs).await?;
+    super::history::for_shipment(conn, &req.shipment_id, now).await?;
     move_stock(conn, &req.lines, Decimal::NEGATIVE_ONE).await?;
     let entries = compensations(&lines, &totals);
     let locked: Vec<&str> = entries.iter().map(|e| e.sku).collect();
@@ -370,6 +371,7 @@ async fn take_back(
     let returned: Vec<&str> = totals.keys().map(Sku::as_str).collect();
     lock_rows_of_move(conn, stock, &returned, &restocked).await?;
     let back: Vec<SourceLine> = restocked.into_iter().cloned().collect();
+    super::history::for_return(conn, &req.return_id, now).await?;
     move_stock(conn, &back, Decimal::ONE).await?;
     // RETURNED rows carry no quantity (DOMAIN §4): they record the event for the audit trail.
     let entries: Vec<Entry<'_>> = totals

@@ -1,12 +1,14 @@
 //! PostgreSQL persistence. Each function loads what it needs, lets `crate::domain` decide, and
 //! saves, inside one transaction when it writes.
 
+pub mod adjustments;
 pub mod availability;
 mod availability_cache;
 mod changes;
 pub mod consistency;
 pub mod error;
 pub mod fulfilment;
+pub mod history;
 pub mod holds;
 mod ledger;
 mod order_batch;

@@ -3,16 +3,19 @@
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::{
     Repo, RepoError,
     changes::Change,
-    retry_conflicts,
+    history, retry_conflicts,
     rows::{SOURCE_ITEM_COLUMNS, SourceItemRow, status_name},
     sources::reject_unknown_sources,
 };
-use crate::domain::{Quantity, Sku, SourceCode, SourceItem, SourceItemStatus};
+use crate::domain::{
+    Quantity, Sku, SourceCode, SourceItem, SourceItemStatus,
+    stock_count::{ChangeReason, stale_counts},
+};
 
 /// The part of a source item that an import writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,10 +41,21 @@ pub enum SourceItemFilter {
 
 impl Repo {
     /// Creates or updates quantity and status of a batch, all or nothing.
-    #[tracing::instrument(skip_all, fields(items = items.len()))]
     pub async fn upsert_source_items(
         &self,
         items: &[SourceItemWrite],
+    ) -> Result<Vec<SourceItem>, RepoError> {
+        self.upsert_source_items_expecting(items, &[]).await
+    }
+
+    /// Like [`Repo::upsert_source_items`], with compare-and-set: `expected[i]`, when given, must
+    /// be item `i`'s stored quantity, or nothing is written and every differing item is named
+    /// (an item that does not exist differs from every expectation).
+    #[tracing::instrument(skip_all, fields(items = items.len()))]
+    pub async fn upsert_source_items_expecting(
+        &self,
+        items: &[SourceItemWrite],
+        expected: &[Option<Quantity>],
     ) -> Result<Vec<SourceItem>, RepoError> {
         let mut order: Vec<usize> = (0..items.len()).collect();
         // Rows are locked in key order, so two overlapping batches never deadlock.
@@ -53,8 +67,15 @@ impl Repo {
             .iter()
             .map(|&i| status_name(items[i].status))
             .collect();
+        let checked: Vec<(usize, &SourceCode, &Sku, Decimal)> = expected
+            .iter()
+            .zip(items)
+            .enumerate()
+            .filter_map(|(i, (e, item))| e.map(|e| (i, &item.source, &item.sku, e.get())))
+            .collect();
         // Triggers copy the written items into their totals rows in every stock that links their
-        // source, creating missing rows (migrations 0005 and 0006).
+        // source, creating missing rows (migrations 0005 and 0006), and record the changes in the
+        // items' history (migration 0009).
         let sql = format!(
             "INSERT INTO source_item (source_code, sku, quantity, status) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[]) \
@@ -67,6 +88,15 @@ impl Repo {
             let requested: Vec<&str> = items.iter().map(|i| i.source.as_str()).collect();
             reject_unknown_sources(&mut tx, &requested, |i| format!("items[{i}].source_code"))
                 .await?;
+            if !checked.is_empty() {
+                // Every item of the batch, so this lock and the write's take them in one order.
+                let current = lock_quantities(&mut tx, &sources, &skus).await?;
+                let stale = stale_counts(checked.iter().copied(), &current);
+                if !stale.is_empty() {
+                    return Err(RepoError::StaleCounts(stale));
+                }
+            }
+            history::record(&mut tx, ChangeReason::Upsert, "", "", self.clock.now()).await?;
             let rows = sqlx::query_as::<_, SourceItemRow>(AssertSqlSafe(sql.as_str()))
                 .bind(&sources)
                 .bind(&skus)
@@ -96,6 +126,7 @@ impl Repo {
             let mut tx = self.pool.begin().await?;
             let requested: Vec<&str> = keys.iter().map(|(s, _)| s.as_str()).collect();
             reject_unknown_sources(&mut tx, &requested, |i| format!("keys[{i}].source_code")).await?;
+            history::record(&mut tx, ChangeReason::Delete, "", "", self.clock.now()).await?;
             let deleted = sqlx::query(
                 "DELETE FROM source_item si USING unnest($1::text[], $2::text[]) AS k(source_code, sku) \
                  WHERE si.source_code = k.source_code AND si.sku = k.sku",
@@ -198,6 +229,29 @@ impl Repo {
         .fetch_one(&self.pool)
         .await?)
     }
+}
+
+/// Locks the existing items of the (source, SKU) pairs in key order, the order every writer of
+/// source items takes them in, and reads their quantities.
+pub(super) async fn lock_quantities(
+    conn: &mut PgConnection,
+    sources: &[&str],
+    skus: &[&str],
+) -> Result<HashMap<(String, String), Decimal>, RepoError> {
+    let rows: Vec<(String, String, Decimal)> = sqlx::query_as(
+        "SELECT si.source_code, si.sku, si.quantity \
+         FROM source_item si JOIN unnest($1::text[], $2::text[]) AS k(src, sku) \
+           ON si.source_code = k.src AND si.sku = k.sku \
+         ORDER BY si.source_code, si.sku FOR UPDATE OF si",
+    )
+    .bind(sources)
+    .bind(skus)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(source, sku, quantity)| ((source, sku), quantity))
+        .collect())
 }
 
 fn key(item: &SourceItemWrite) -> (&str, &str) {

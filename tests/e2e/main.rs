@@ -20,6 +20,7 @@ mod replicas;
 mod settings;
 mod source_items;
 mod sources;
+mod stock_counts;
 mod stocks;
 mod support;
 mod telemetry;

@@ -187,6 +187,7 @@ pub(crate) fn item(source: &str, sku: &str, quantity: &str) -> pb::SourceItem {
         quantity: quantity.into(),
         status: pb::SourceItemStatus::InStock as i32,
         settings: None,
+        expected_quantity: None,
     }
 }
 

@@ -6,3 +6,4 @@
 mod catalogue;
 mod reservations;
 mod settings;
+mod stock_counts;

@@ -283,6 +283,7 @@ fn item(source: &str, i: u32, quantity: u32, in_stock: bool) -> pb::SourceItem {
         quantity: quantity.to_string(),
         status: status as i32,
         settings: None,
+        expected_quantity: None,
     }
 }
 

@@ -254,6 +254,7 @@ async fn stock_sku(connections: &Connections, sku: &str, units: u64) -> anyhow::
                 quantity: units.to_string(),
                 status: pb::SourceItemStatus::InStock as i32,
                 settings: None,
+                expected_quantity: None,
             }],
         })
         .await

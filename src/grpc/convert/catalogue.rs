@@ -180,5 +180,6 @@ pub(crate) fn source_item_to_pb(item: SourceItem) -> pb::SourceItem {
         quantity: qty(item.quantity),
         status: status as i32,
         settings: Some(super::settings::item_stored_to_pb(&item.settings)),
+        expected_quantity: None,
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod catalogue;
 pub(crate) mod fulfilment;
 pub(crate) mod reservations;
 pub(crate) mod settings;
+pub(crate) mod stock_counts;
 
 use std::collections::HashSet;
 use std::hash::Hash;
