@@ -1,6 +1,6 @@
 //! Source selection and the low-stock report: reads that help fulfilment decide.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
@@ -89,6 +89,15 @@ impl Repo {
         .fetch_all(&mut *conn)
         .await?;
         let no_settings = ProductSettings::default();
+        let unmanaged: BTreeSet<Sku> = lines
+            .iter()
+            .map(|(sku, _)| sku)
+            .filter(|sku| {
+                let product = products.get(sku.as_str()).unwrap_or(&no_settings);
+                !product.resolve(&global).manage_stock
+            })
+            .cloned()
+            .collect();
         let mut candidates: BTreeMap<Sku, Vec<Candidate>> = BTreeMap::new();
         for row in rows {
             let sku = parse_sku(&row.sku)?;
@@ -118,7 +127,13 @@ impl Repo {
                 ),
             });
         }
-        Ok(suggest(algorithm, lines, &candidates, destination))
+        Ok(suggest(
+            algorithm,
+            lines,
+            &candidates,
+            &unmanaged,
+            destination,
+        ))
     }
 
     /// Source items below their effective notify quantity, by (source, SKU), after `after`.

@@ -15,6 +15,7 @@ mod pool;
 mod readiness;
 mod replicas;
 mod settings;
+mod shipment_guards;
 mod source_items;
 mod sources;
 mod stocks;

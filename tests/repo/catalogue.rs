@@ -533,13 +533,23 @@ async fn imports_settings_links_orders_and_shipments_of_the_same_skus_never_dead
         }));
     }
     // The shipping source's links change too, in a stock of its own; east, which half the
-    // shipments come from, is linked only there, not to the orders' stock.
+    // shipments come from, is linked there as well as to the orders' stock (a shipment leaves
+    // only a source of its order's stock), so its moves rewrite the rows of both stocks.
     let other = repo.create_stock("Other").await.unwrap().id;
     let east_link = SourceLink {
         source: east.code.clone(),
         priority: 2,
     };
-    repo.link_sources(other, &[east_link]).await.unwrap();
+    repo.link_sources(other, std::slice::from_ref(&east_link))
+        .await
+        .unwrap();
+    let east_in_orders_stock = SourceLink {
+        priority: 3,
+        ..east_link
+    };
+    repo.link_sources(StockId::DEFAULT, &[east_in_orders_stock])
+        .await
+        .unwrap();
     let default_link = SourceLink {
         source: SourceCode::default_source(),
         priority: 1,
