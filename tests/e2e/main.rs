@@ -17,6 +17,7 @@ mod replicas;
 mod settings;
 mod shipment_guards;
 mod source_items;
+mod source_scopes;
 mod sources;
 mod stocks;
 mod support;
