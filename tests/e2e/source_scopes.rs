@@ -252,3 +252,45 @@ async fn low_stock_and_fulfilment_plans_show_a_scoped_caller_only_its_sources(po
     );
     assert_eq!(scoped.salable, whole.salable);
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn admin_batches_name_every_source_outside_the_scope_and_stocks_show_only_its_links(
+    pool: PgPool,
+) {
+    let (app, open) = spawn(pool, &[("east", "A", "1"), ("west", "A", "1")]).await;
+    let items = pb::UpsertSourceItemsRequest {
+        items: ["east", "west", "default"]
+            .iter()
+            .map(|source| crate::support::item(source, "A", "9"))
+            .collect(),
+    };
+    let status = pb::source_item_service_client::SourceItemServiceClient::new(app.channel.clone())
+        .upsert_source_items(with_token(items, "t-ops"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        outside(&status),
+        [
+            ("items[1].source_code".into(), "west".into()),
+            ("items[2].source_code".into(), "default".into())
+        ]
+    );
+    assert_eq!(on_hand(&open, "east", "A").await, "1", "refused whole");
+    let stock = pb::stock_service_client::StockServiceClient::new(app.channel.clone())
+        .get_stock(with_token(pb::GetStockRequest { stock_id: 1 }, "t-ops"))
+        .await
+        .unwrap()
+        .into_inner();
+    let linked: Vec<_> = stock.links.iter().map(|l| l.source_code.as_str()).collect();
+    assert_eq!(linked, ["east"]);
+    let listed = pb::stock_service_client::StockServiceClient::new(app.channel.clone())
+        .list_stocks(with_token(pb::ListStocksRequest::default(), "t-all"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed.stocks[0].links.len(),
+        3,
+        "an unscoped admin sees every link"
+    );
+}
