@@ -4,7 +4,10 @@
 //!
 //! `cargo bench --bench domain` (add `-- --quick` for a short run).
 
-use std::{collections::BTreeMap, hint::black_box};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    hint::black_box,
+};
 
 use chrono::NaiveDate;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -232,6 +235,7 @@ fn selection(c: &mut Criterion) {
                         black_box(algorithm),
                         black_box(&wanted),
                         black_box(&candidates),
+                        black_box(&BTreeSet::new()),
                         black_box(destination),
                     )
                 })

@@ -1,5 +1,5 @@
-//! Who is calling and what they may do: bearer tokens carrying roles, and for admins optionally
-//! the sources they manage (docs/security.md).
+//! Who is calling and what they may do: bearer tokens carrying roles, and for admins and
+//! fulfilment optionally the sources they manage (docs/security.md).
 
 pub mod layer;
 pub mod policy;
@@ -42,7 +42,8 @@ pub struct Caller {
     pub name: String,
     /// What the caller may do.
     pub roles: BTreeSet<Role>,
-    /// For a source-scoped admin, the sources they manage; `None` is every source.
+    /// For a source-scoped admin or fulfilment caller, the sources they manage; `None` is every
+    /// source.
     pub sources: Option<BTreeSet<SourceCode>>,
 }
 
@@ -78,12 +79,45 @@ impl SourceScope {
 
     /// PERMISSION_DENIED unless `source` is inside the scope.
     pub fn check(&self, source: &SourceCode) -> Result<(), tonic::Status> {
-        if self.allows(source) {
+        self.check_named([("source_code".to_owned(), source)])
+    }
+
+    /// PERMISSION_DENIED naming every line of `field` whose source is outside the scope.
+    pub fn check_lines<'a>(
+        &self,
+        field: &str,
+        sources: impl IntoIterator<Item = &'a SourceCode>,
+    ) -> Result<(), tonic::Status> {
+        self.check_named(
+            sources
+                .into_iter()
+                .enumerate()
+                .map(|(i, source)| (format!("{field}[{i}].source_code"), source)),
+        )
+    }
+
+    /// The one check behind every source a request names: each (field, source) outside the
+    /// scope is reported, all at once.
+    fn check_named<'a>(
+        &self,
+        named: impl IntoIterator<Item = (String, &'a SourceCode)>,
+    ) -> Result<(), tonic::Status> {
+        let outside: Vec<(String, String)> = named
+            .into_iter()
+            .filter(|(_, source)| !self.allows(source))
+            .map(|(field, source)| (field, source.to_string()))
+            .collect();
+        if outside.is_empty() {
             Ok(())
         } else {
-            Err(tonic::Status::permission_denied(format!(
-                "source {source} is not one of the sources this caller manages"
-            )))
+            Err(crate::grpc::status::outside_scope(outside))
+        }
+    }
+
+    /// Keeps only the entries whose source is inside the scope: what a scoped caller may see.
+    pub fn retain<T>(&self, entries: &mut Vec<T>, source: impl Fn(&T) -> &SourceCode) {
+        if let SourceScope::Only(sources) = self {
+            entries.retain(|entry| sources.contains(source(entry)));
         }
     }
 

@@ -129,8 +129,12 @@ fn parse_line(line: &str) -> Result<(String, Grant), String> {
             other => return Err(format!("unknown option {other:?}")),
         }
     }
-    if caller.sources.is_some() && !caller.roles.contains(&Role::Admin) {
-        return Err("sources= limits an admin; this token has no admin role".into());
+    // A scope limits what a caller does to sources; storefront and checkout name none.
+    let scoped_roles = [Role::Admin, Role::Fulfilment];
+    if caller.sources.is_some() && !scoped_roles.iter().any(|r| caller.roles.contains(r)) {
+        return Err(
+            "sources= limits admin and fulfilment callers; this token has neither role".into(),
+        );
     }
     Ok((hash, Grant { caller, expires }))
 }
@@ -185,6 +189,24 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_may_limit_fulfilment_as_well_as_admin() {
+        let text = format!(
+            "{} fulfilment sources=east\n{} checkout,fulfilment sources=east,west\n",
+            hash_token("ship-east"),
+            hash_token("both"),
+        );
+        let table = TokenTable::parse(&text).unwrap();
+        let east = table.authenticate(Some("ship-east"), at(2026)).unwrap();
+        assert_eq!(east.sources.as_ref().map(BTreeSet::len), Some(1));
+        let error = TokenTable::parse(&format!(
+            "# header\n{} storefront sources=east",
+            hash_token("x")
+        ))
+        .unwrap_err();
+        assert!(error.starts_with("line 2: "), "{error}");
+    }
+
+    #[test]
     fn bad_lines_are_named() {
         let hash = hash_token("x");
         for (bad, needle) in [
@@ -192,7 +214,11 @@ mod tests {
             (hash.clone(), "roles are missing"),
             (format!("{hash} wizard"), "unknown role"),
             (format!("{hash} admin sources=a/b"), "source"),
-            (format!("{hash} checkout sources=a"), "no admin role"),
+            (format!("{hash} checkout sources=a"), "neither role"),
+            (
+                format!("{hash} storefront,checkout sources=a"),
+                "neither role",
+            ),
             (format!("{hash} admin expires=tomorrow"), "RFC 3339"),
             (format!("{hash} admin colour=blue"), "unknown option"),
             (format!("{hash} admin\n{hash} checkout"), "twice"),

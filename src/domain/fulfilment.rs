@@ -20,6 +20,10 @@ pub const BACKORDERS_NOT_ALLOWED: &str = "BACKORDERS_NOT_ALLOWED";
 pub const BELOW_BACKORDER_LIMIT: &str = "BELOW_BACKORDER_LIMIT";
 /// Reason code: a return of more than was shipped (and not yet returned).
 pub const EXCEEDS_SHIPPED: &str = "QTY_EXCEEDS_SHIPPED";
+/// Reason code: the source is not linked to the order's stock, so the order does not sell from it.
+pub const SOURCE_NOT_IN_STOCK: &str = "SOURCE_NOT_IN_STOCK";
+/// Reason code: the source is disabled.
+pub const SOURCE_DISABLED: &str = "SOURCE_DISABLED";
 
 /// One line of a shipment or a return: a SKU leaving (or coming back to) one source.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,107 +131,132 @@ pub fn refusal(line: usize, sku: &Sku, code: &'static str, message: String) -> L
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::settings::BackorderMode;
+/// What the store knows about the source a line names, seen from the order's stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceFacts {
+    /// Linked to the order's stock.
+    pub linked: bool,
+    /// Enabled.
+    pub enabled: bool,
+}
 
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
+/// The source item a line names: what it holds and its effective settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldItem {
+    /// On hand now (may be negative after backordered shipments).
+    pub on_hand: Decimal,
+    /// After source item → product → global resolution.
+    pub settings: EffectiveItemSettings,
+}
+
+/// Everything a line of a shipment or a return is judged on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineFacts<'a> {
+    /// The named source; `None` when there is no such source.
+    pub source: Option<SourceFacts>,
+    /// The product's effective `manage_stock`.
+    pub manage_stock: bool,
+    /// The source's item of the SKU; `None` when it holds none.
+    pub item: Option<&'a HeldItem>,
+}
+
+/// Whether a line that may go ahead changes its source's quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// The source's quantity changes by the line's quantity.
+    Quantity,
+    /// Nothing moves: the product's stock is not managed, or the units are written off.
+    Nothing,
+}
+
+/// A refused line: its reason code and an explanation for people.
+pub type Refused = (&'static str, String);
+
+/// A shipment line (DOMAIN §4): only from an enabled source linked to the order's stock, whatever
+/// the item's status (an out-of-stock status stops selling, not shipping); an unmanaged product
+/// ships with no deduction; otherwise the item must exist and the deduction fit its limits.
+pub fn judge_shipment(line: &SourceLine, facts: LineFacts<'_>) -> Result<Move, Refused> {
+    sells_from(line, facts.source)?;
+    if !facts.manage_stock {
+        return Ok(Move::Nothing);
     }
+    let item = held(line, facts.item)?;
+    check_deduction(&item.settings, item.on_hand, line.quantity.get())?;
+    Ok(Move::Quantity)
+}
 
-    fn settings(mode: BackorderMode, threshold: &str) -> EffectiveItemSettings {
-        EffectiveItemSettings {
-            backorders: mode,
-            out_of_stock_threshold: Quantity::parse(threshold).unwrap(),
-            notify_stock_qty: Quantity::parse("1").unwrap(),
-            restock_date: None,
-            restock_qty: None,
+/// A return line: a write-off needs no source; units back on the shelf go only to an enabled
+/// source linked to the order's stock, and to its item, unless the product's stock is not managed
+/// (the shipment deducted nothing, so nothing comes back).
+pub fn judge_return(
+    line: &SourceLine,
+    back_to_stock: bool,
+    facts: LineFacts<'_>,
+) -> Result<Move, Refused> {
+    if !back_to_stock {
+        return Ok(Move::Nothing);
+    }
+    sells_from(line, facts.source)?;
+    if !facts.manage_stock {
+        return Ok(Move::Nothing);
+    }
+    held(line, facts.item)?;
+    Ok(Move::Quantity)
+}
+
+/// Judges every line; the indices of the lines that move quantity, or a refusal per failing line.
+pub fn judge_lines(
+    lines: &[SourceLine],
+    mut judge: impl FnMut(usize, &SourceLine) -> Result<Move, Refused>,
+) -> Result<Vec<usize>, Vec<LineRefusal>> {
+    let mut moving = Vec::new();
+    let mut refusals = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        match judge(i, line) {
+            Ok(Move::Quantity) => moving.push(i),
+            Ok(Move::Nothing) => {}
+            Err((code, message)) => refusals.push(refusal(i, &line.sku, code, message)),
         }
     }
-
-    fn order_line(
-        sku: &str,
-        ordered: i64,
-        shipped: i64,
-        canceled: i64,
-        returned: i64,
-    ) -> OrderLine {
-        OrderLine {
-            sku: Sku::parse(sku).unwrap(),
-            ordered: Decimal::from(ordered),
-            backordered: Decimal::ZERO,
-            shipped: Decimal::from(shipped),
-            canceled: Decimal::from(canceled),
-            returned: Decimal::from(returned),
-            reserved: true,
-        }
-    }
-
-    fn line(sku: &str, source: &str, qty: &str) -> SourceLine {
-        SourceLine {
-            sku: Sku::parse(sku).unwrap(),
-            source: SourceCode::parse(source).unwrap(),
-            quantity: Quantity::parse(qty).unwrap(),
-        }
-    }
-
-    #[test]
-    fn a_source_may_always_ship_down_to_zero() {
-        for mode in [
-            BackorderMode::No,
-            BackorderMode::Allow,
-            BackorderMode::AllowNotify,
-        ] {
-            assert_eq!(
-                check_deduction(&settings(mode, "5"), d("3"), d("3")),
-                Ok(())
-            );
-        }
-    }
-
-    #[test]
-    fn below_zero_needs_backorders_and_stays_within_a_negative_threshold() {
-        let no = check_deduction(&settings(BackorderMode::No, "-10"), d("3"), d("4"));
-        assert_eq!(no.unwrap_err().0, BACKORDERS_NOT_ALLOWED);
-        let within = settings(BackorderMode::Allow, "-10");
-        assert_eq!(check_deduction(&within, d("3"), d("13")), Ok(()));
-        let past = check_deduction(&within, d("3"), d("14")).unwrap_err();
-        assert_eq!(past.0, BELOW_BACKORDER_LIMIT);
-        assert!(past.1.contains("-10"));
-        let unlimited = settings(BackorderMode::AllowNotify, "0");
-        assert_eq!(check_deduction(&unlimited, d("0"), d("1000")), Ok(()));
-        let already_negative = settings(BackorderMode::Allow, "-5");
-        assert_eq!(check_deduction(&already_negative, d("-4"), d("1")), Ok(()));
-        assert!(check_deduction(&already_negative, d("-4"), d("2")).is_err());
-    }
-
-    #[test]
-    fn shipments_fit_the_open_quantity_summed_over_sources() {
-        let order = [order_line("A", 5, 1, 1, 0)];
-        let ok = check_against_order(
-            &order,
-            &[line("A", "x", "2"), line("A", "y", "1")],
-            Draw::Open,
-        );
-        assert_eq!(ok.unwrap()[&Sku::parse("A").unwrap()], d("3"));
-        let too_much = check_against_order(
-            &order,
-            &[line("A", "x", "2"), line("A", "y", "2")],
-            Draw::Open,
-        )
-        .unwrap_err();
-        assert_eq!((too_much[0].line, too_much[0].code), (1, EXCEEDS_OPEN));
-        let foreign = check_against_order(&order, &[line("B", "x", "1")], Draw::Open).unwrap_err();
-        assert_eq!(foreign[0].code, NOT_ON_ORDER);
-    }
-
-    #[test]
-    fn returns_fit_what_was_shipped_and_not_returned() {
-        let order = [order_line("A", 5, 3, 0, 1)];
-        assert!(check_against_order(&order, &[line("A", "x", "2")], Draw::Shipped).is_ok());
-        let refused =
-            check_against_order(&order, &[line("A", "x", "3")], Draw::Shipped).unwrap_err();
-        assert_eq!(refused[0].code, EXCEEDS_SHIPPED);
+    if refusals.is_empty() {
+        Ok(moving)
+    } else {
+        Err(refusals)
     }
 }
+
+/// The order's stock sells from the source: it exists, is linked and is enabled.
+fn sells_from(line: &SourceLine, source: Option<SourceFacts>) -> Result<(), Refused> {
+    let Some(source) = source else {
+        return Err((
+            SOURCE_ITEM_NOT_FOUND,
+            format!("there is no source {}", line.source),
+        ));
+    };
+    if !source.linked {
+        return Err((
+            SOURCE_NOT_IN_STOCK,
+            format!("source {} is not linked to the order's stock", line.source),
+        ));
+    }
+    if !source.enabled {
+        return Err((
+            SOURCE_DISABLED,
+            format!("source {} is disabled", line.source),
+        ));
+    }
+    Ok(())
+}
+
+fn held<'a>(line: &SourceLine, item: Option<&'a HeldItem>) -> Result<&'a HeldItem, Refused> {
+    item.ok_or_else(|| {
+        (
+            SOURCE_ITEM_NOT_FOUND,
+            format!("source {} has no item of this SKU", line.source),
+        )
+    })
+}
+
+#[cfg(test)]
+#[path = "fulfilment_tests.rs"]
+mod tests;

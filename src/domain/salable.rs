@@ -32,13 +32,14 @@ pub struct StockSku<'a> {
 pub struct SalableQuantity {
     /// Σ contributions + reservations; may be negative when `unlimited`.
     pub salable_qty: Decimal,
-    /// Some contribution has no limit (or stock is not managed).
+    /// Some contribution has no limit (or stock is not managed and the SKU is assigned).
     pub unlimited: bool,
     /// Whether anything can be sold now.
     pub is_salable: bool,
     /// False when the product is always salable and never reserved.
     pub manage_stock: bool,
-    /// Whether the stock has any source item of the SKU.
+    /// Whether the stock has any source item of the SKU (on a linked source, enabled or not, in
+    /// stock or not): an unmanaged SKU is salable only where it is assigned (DOMAIN §3).
     pub assigned: bool,
     /// The number to show in "Only X left", when it applies.
     pub only_x_left: Option<Decimal>,
@@ -164,8 +165,11 @@ pub fn salable_quantity(s: &StockSku<'_>) -> SalableQuantity {
     let salable_qty = contributions.iter().map(|c| c.qty).sum::<Decimal>() + s.reserved;
     let in_stock = s.counted().next().is_some();
     let manage_stock = product.manage_stock;
-    let unlimited = !manage_stock || contributions.iter().any(|c| c.unlimited);
-    let is_salable = !manage_stock || (in_stock && (unlimited || salable_qty > Decimal::ZERO));
+    let assigned = !s.items.is_empty();
+    // MSI parity: an unmanaged SKU is always salable, but only in a stock it is assigned to.
+    let unmanaged_here = !manage_stock && assigned;
+    let unlimited = unmanaged_here || contributions.iter().any(|c| c.unlimited);
+    let is_salable = unmanaged_here || (in_stock && (unlimited || salable_qty > Decimal::ZERO));
     let threshold = product.stock_threshold_qty.get();
     let only_x_left = (!unlimited
         && threshold > Decimal::ZERO
@@ -177,7 +181,7 @@ pub fn salable_quantity(s: &StockSku<'_>) -> SalableQuantity {
         unlimited,
         is_salable,
         manage_stock,
-        assigned: !s.items.is_empty(),
+        assigned,
         only_x_left,
         restock: s.earliest_restock(),
     }
@@ -254,11 +258,11 @@ fn availability_violation(
     salable: &SalableQuantity,
     q: Decimal,
 ) -> Option<Violation> {
-    if !salable.manage_stock {
-        return None;
-    }
+    // Assignment comes first, even when stock is not managed (DOMAIN §3).
     let code = if !salable.assigned {
         MessageCode::SkuNotAssignedToStock
+    } else if !salable.manage_stock {
+        return None;
     } else if s.counted().next().is_none() {
         MessageCode::NoSourceItemInStock
     } else if !(salable.unlimited || salable.salable_qty >= q) {

@@ -257,8 +257,8 @@ fn a_sku_without_items_is_not_assigned() {
 }
 
 #[test]
-fn unmanaged_stock_is_always_salable_and_never_planned() {
-    let mut case = Case::new(vec![]);
+fn unmanaged_stock_is_always_salable_where_assigned_and_never_planned() {
+    let mut case = Case::new(vec![item("a", "0")]);
     case.product.manage_stock = Some(false);
     let s = case.salable();
     assert!(s.is_salable && s.unlimited && !s.manage_stock);
@@ -270,6 +270,58 @@ fn unmanaged_stock_is_always_salable_and_never_planned() {
     assert_eq!(
         codes(&case.check("0.5").violations),
         [MessageCode::MinSaleQty, MessageCode::QtyNotDecimal]
+    );
+}
+
+#[test]
+fn an_unmanaged_sku_is_not_salable_in_a_stock_it_is_not_assigned_to() {
+    // DOMAIN §3 as amended (MSI's MinQtyConditionTest): "not managed" does not reach stocks
+    // that never heard of the SKU, whether the product or the global default turns it off.
+    let mut by_product = Case::new(vec![]);
+    by_product.product.manage_stock = Some(false);
+    let mut by_default = Case::new(vec![]);
+    by_default.global.manage_stock = false;
+    for case in [by_product, by_default] {
+        let s = case.salable();
+        assert!(!s.assigned && !s.manage_stock, "{case:?}");
+        assert!(!s.is_salable && !s.unlimited, "{case:?}");
+        assert_eq!(s.salable_qty, d("0"));
+        let check = case.check("1");
+        assert!(!check.is_salable);
+        assert_eq!(
+            codes(&check.violations),
+            [MessageCode::SkuNotAssignedToStock]
+        );
+        assert!(check.plan.is_empty());
+        // The quantity rules come first, then the assignment.
+        assert_eq!(
+            codes(&case.check("0.5").violations),
+            [
+                MessageCode::MinSaleQty,
+                MessageCode::QtyNotDecimal,
+                MessageCode::SkuNotAssignedToStock
+            ]
+        );
+    }
+}
+
+#[test]
+fn any_item_on_a_linked_source_assigns_an_unmanaged_sku() {
+    // Off sale and on a disabled source: not counted, but assigned, so salable when unmanaged.
+    let mut parked = item("off", "0");
+    parked.source_enabled = false;
+    parked.item.status = SourceItemStatus::OutOfStock;
+    let mut case = Case::new(vec![parked]);
+    case.product.manage_stock = Some(false);
+    let s = case.salable();
+    assert!(s.assigned && s.is_salable && s.unlimited);
+    let check = case.check("3");
+    assert!(check.is_salable, "{:?}", check.violations);
+    assert!(check.plan.is_empty());
+    case.product.manage_stock = Some(true);
+    assert_eq!(
+        codes(&case.check("3").violations),
+        [MessageCode::NoSourceItemInStock]
     );
 }
 

@@ -1,6 +1,6 @@
 //! Source selection (DOMAIN §5): which sources should ship an order's lines, and how much each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
@@ -62,6 +62,9 @@ pub struct LineSuggestion {
     pub picks: Vec<Pick>,
     /// Units no source can ship.
     pub shortage: Decimal,
+    /// True when the product's stock is not managed: the line ships from any enabled source of
+    /// the stock with nothing to deduct, so it has no picks and no shortage.
+    pub nothing_to_deduct: bool,
 }
 
 /// The whole answer.
@@ -74,16 +77,26 @@ pub struct Suggestion {
 }
 
 /// Suggests sources for `lines`; `candidates` lists, per SKU, the source items that may ship it.
+/// Lines of `unmanaged` SKUs plan no deduction and take no part in ranking the sources.
 pub fn suggest(
     algorithm: Algorithm,
     lines: &[(Sku, Decimal)],
     candidates: &BTreeMap<Sku, Vec<Candidate>>,
+    unmanaged: &BTreeSet<Sku>,
     destination: Option<GeoPoint>,
 ) -> Suggestion {
-    let ranking = rank(algorithm, lines, candidates, destination);
+    let managed: Vec<(Sku, Decimal)> = lines
+        .iter()
+        .filter(|(sku, _)| !unmanaged.contains(sku))
+        .cloned()
+        .collect();
+    let ranking = rank(algorithm, &managed, candidates, destination);
     let lines: Vec<LineSuggestion> = lines
         .iter()
         .map(|(sku, qty)| {
+            if unmanaged.contains(sku) {
+                return nothing_to_deduct(sku, *qty);
+            }
             let mut options: Vec<&Candidate> = candidates
                 .get(sku)
                 .map(|c| c.iter().collect())
@@ -94,6 +107,17 @@ pub fn suggest(
         .collect();
     let shippable = lines.iter().all(|l| l.shortage.is_zero());
     Suggestion { lines, shippable }
+}
+
+/// An unmanaged product ships from any enabled source of the stock without a deduction.
+fn nothing_to_deduct(sku: &Sku, qty: Decimal) -> LineSuggestion {
+    LineSuggestion {
+        sku: sku.clone(),
+        quantity: qty,
+        picks: Vec::new(),
+        shortage: Decimal::ZERO,
+        nothing_to_deduct: true,
+    }
 }
 
 /// Sources in preference order, with the reason each stands where it does.
@@ -281,6 +305,7 @@ fn allocate(sku: &Sku, qty: Decimal, options: &[&Candidate], ranking: &Ranking) 
         quantity: qty,
         picks,
         shortage: need.max(Decimal::ZERO),
+        nothing_to_deduct: false,
     }
 }
 
@@ -348,7 +373,13 @@ mod tests {
                 cand("a", 1, 3, Some(d(0)), None),
             ],
         );
-        let s = suggest(Algorithm::Priority, &[(sku("A"), d(5))], &c, None);
+        let s = suggest(
+            Algorithm::Priority,
+            &[(sku("A"), d(5))],
+            &c,
+            &BTreeSet::new(),
+            None,
+        );
         assert!(s.shippable);
         assert_eq!(picks(&s.lines[0]), [("a", d(3), d(0)), ("b", d(2), d(0))]);
         assert_eq!(s.lines[0].picks[0].reason, "link priority 1");
@@ -369,7 +400,13 @@ mod tests {
             ],
         );
         let to = GeoPoint::new(48.85, 2.35).ok();
-        let s = suggest(Algorithm::Distance, &[(sku("A"), d(13))], &c, to);
+        let s = suggest(
+            Algorithm::Distance,
+            &[(sku("A"), d(13))],
+            &c,
+            &BTreeSet::new(),
+            to,
+        );
         assert_eq!(
             picks(&s.lines[0]),
             [
@@ -404,9 +441,9 @@ mod tests {
             ],
         );
         let lines = [(sku("A"), d(2)), (sku("B"), d(2))];
-        let by_priority = suggest(Algorithm::Priority, &lines, &c, None);
+        let by_priority = suggest(Algorithm::Priority, &lines, &c, &BTreeSet::new(), None);
         assert_eq!(picks(&by_priority.lines[0])[0].0, "near");
-        let fewest = suggest(Algorithm::FewestSources, &lines, &c, None);
+        let fewest = suggest(Algorithm::FewestSources, &lines, &c, &BTreeSet::new(), None);
         assert_eq!(picks(&fewest.lines[0]), [("big", d(2), d(0))]);
         assert_eq!(picks(&fewest.lines[1]), [("big", d(2), d(0))]);
         assert_eq!(
@@ -425,18 +462,36 @@ mod tests {
                 cand("drop", 2, 0, Some(d(3)), None),
             ],
         );
-        let s = suggest(Algorithm::Priority, &[(sku("A"), d(4))], &c, None);
+        let s = suggest(
+            Algorithm::Priority,
+            &[(sku("A"), d(4))],
+            &c,
+            &BTreeSet::new(),
+            None,
+        );
         assert!(s.shippable);
         assert_eq!(
             picks(&s.lines[0]),
             [("wh", d(2), d(0)), ("drop", d(2), d(2))]
         );
-        let short = suggest(Algorithm::Priority, &[(sku("A"), d(9))], &c, None);
+        let short = suggest(
+            Algorithm::Priority,
+            &[(sku("A"), d(9))],
+            &c,
+            &BTreeSet::new(),
+            None,
+        );
         assert!(!short.shippable);
         assert_eq!(short.lines[0].shortage, d(4));
         let mut unlimited = c.clone();
         unlimited.get_mut(&sku("A")).unwrap()[0].room = None;
-        let s = suggest(Algorithm::Priority, &[(sku("A"), d(9))], &unlimited, None);
+        let s = suggest(
+            Algorithm::Priority,
+            &[(sku("A"), d(9))],
+            &unlimited,
+            &BTreeSet::new(),
+            None,
+        );
         assert_eq!(picks(&s.lines[0]), [("wh", d(9), d(7))]);
     }
 
@@ -446,10 +501,40 @@ mod tests {
             Algorithm::Priority,
             &[(sku("Z"), d(2))],
             &BTreeMap::new(),
+            &BTreeSet::new(),
             None,
         );
         assert!(!s.shippable);
         assert_eq!(s.lines[0].shortage, d(2));
         assert!(s.lines[0].picks.is_empty());
+        assert!(!s.lines[0].nothing_to_deduct);
+    }
+
+    #[test]
+    fn an_unmanaged_line_plans_no_deduction_and_does_not_sway_the_ranking() {
+        let mut c = BTreeMap::new();
+        c.insert(sku("A"), vec![cand("near", 1, 5, Some(d(0)), None)]);
+        c.insert(
+            sku("U"),
+            vec![
+                cand("near", 1, 0, Some(d(0)), None),
+                cand("big", 2, 50, Some(d(0)), None),
+            ],
+        );
+        let unmanaged = BTreeSet::from([sku("U")]);
+        let lines = [(sku("A"), d(2)), (sku("U"), d(9))];
+        let s = suggest(Algorithm::FewestSources, &lines, &c, &unmanaged, None);
+        assert!(
+            s.shippable,
+            "nothing is short on a line with nothing to deduct"
+        );
+        assert_eq!(picks(&s.lines[0]), [("near", d(2), d(0))]);
+        assert_eq!(
+            s.lines[0].picks[0].reason,
+            "ships 1 of the order's 1 lines in full"
+        );
+        assert!(s.lines[1].nothing_to_deduct);
+        assert!(s.lines[1].picks.is_empty());
+        assert_eq!((s.lines[1].quantity, s.lines[1].shortage), (d(9), d(0)));
     }
 }

@@ -11,7 +11,7 @@ use super::{
     },
     pb::{self, availability_service_server::AvailabilityService},
 };
-use crate::{repo::Repo, validation::Violations};
+use crate::{auth::SourceScope, repo::Repo, validation::Violations};
 
 /// gRPC face of salable quantity and quantity checks.
 #[derive(Debug, Clone)]
@@ -46,16 +46,21 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::CheckQuantitiesRequest>,
     ) -> Result<Response<pb::CheckQuantitiesResponse>, Status> {
+        let sources = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let scope = scope(&mut v, "scope", req.scope.as_ref());
         let lines = quantity_lines(&mut v, "lines", pb_lines(&req.lines), false);
         let cart = optional_cart_id(&mut v, "cart_id", &req.cart_id);
         let (scope, (lines, cart)) = finish(v, scope.zip(lines.zip(cart)))?;
-        let (stock, checks) = self
+        let (stock, mut checks) = self
             .repo
             .check_quantities(&scope, &lines, cart.as_ref())
             .await?;
+        // A scoped caller sees the plan lines of its own sources; the numbers stay whole.
+        for check in &mut checks {
+            sources.retain(&mut check.plan, |line| &line.source);
+        }
         Ok(Response::new(pb::CheckQuantitiesResponse {
             stock_id: stock.get(),
             lines: lines

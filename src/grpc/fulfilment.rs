@@ -51,6 +51,7 @@ impl FulfilmentService for FulfilmentApi {
         &self,
         request: Request<pb::ConfirmShipmentRequest>,
     ) -> Result<Response<pb::FulfilmentResponse>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let order = order_id(&mut v, "order_id", &req.order_id);
@@ -61,6 +62,7 @@ impl FulfilmentService for FulfilmentApi {
             .map(|l| (l.sku.as_str(), l.source_code.as_str(), l.quantity.as_str()));
         let lines = source_lines(&mut v, "lines", raw);
         let ((order_id, shipment_id), lines) = finish(v, order.zip(shipment).zip(lines))?;
+        scope.check_lines("lines", lines.iter().map(|l| &l.source))?;
         let done = self
             .repo
             .confirm_shipment(&ShipmentRequest {
@@ -76,6 +78,7 @@ impl FulfilmentService for FulfilmentApi {
         &self,
         request: Request<pb::ReturnItemsRequest>,
     ) -> Result<Response<pb::FulfilmentResponse>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let order = order_id(&mut v, "order_id", &req.order_id);
@@ -94,7 +97,9 @@ impl FulfilmentService for FulfilmentApi {
                 })
                 .collect()
         });
-        let ((order_id, return_id), lines) = finish(v, order.zip(return_id).zip(lines))?;
+        let ((order_id, return_id), lines): (_, Vec<ReturnLine>) =
+            finish(v, order.zip(return_id).zip(lines))?;
+        scope.check_lines("lines", lines.iter().map(|l| &l.line.source))?;
         let done = self
             .repo
             .return_items(&ReturnRequest {
@@ -110,6 +115,8 @@ impl FulfilmentService for FulfilmentApi {
         &self,
         request: Request<pb::SuggestSourcesRequest>,
     ) -> Result<Response<pb::SuggestSourcesResponse>, Status> {
+        let only = SourceScope::of(&request).codes();
+        let only = only.as_deref();
         let req = request.into_inner();
         let mut v = Violations::new();
         let algorithm = algorithm(&mut v, req.algorithm);
@@ -120,7 +127,9 @@ impl FulfilmentService for FulfilmentApi {
                 let ((algorithm, destination), order) =
                     finish(v, algorithm.zip(destination).zip(order))?;
                 let (stock, lines) = self.repo.open_lines(&order).await?;
-                return self.answer(stock, &lines, algorithm, destination).await;
+                return self
+                    .answer(stock, &lines, algorithm, destination, only)
+                    .await;
             }
             Some(pb::suggest_sources_request::Subject::Lines(to_ship)) => (
                 scope(&mut v, "lines.scope", to_ship.scope.as_ref()),
@@ -135,7 +144,8 @@ impl FulfilmentService for FulfilmentApi {
             finish(v, algorithm.zip(destination).zip(stock).zip(lines))?;
         let stock = self.repo.resolve_stock(&scope).await?;
         let lines: Vec<_> = lines.into_iter().map(|(s, q)| (s, q.get())).collect();
-        self.answer(stock, &lines, algorithm, destination).await
+        self.answer(stock, &lines, algorithm, destination, only)
+            .await
     }
 
     async fn list_low_stock(
@@ -207,16 +217,18 @@ impl FulfilmentService for FulfilmentApi {
 }
 
 impl FulfilmentApi {
+    /// The suggestion over the caller's sources only, when it is limited to some (DOMAIN §7).
     async fn answer(
         &self,
         stock: crate::domain::StockId,
         lines: &[(crate::domain::Sku, rust_decimal::Decimal)],
         algorithm: crate::domain::source_selection::Algorithm,
         destination: Option<crate::domain::source::GeoPoint>,
+        only: Option<&[String]>,
     ) -> Result<Response<pb::SuggestSourcesResponse>, Status> {
         let suggestion = self
             .repo
-            .suggest_sources(stock, lines, algorithm, destination)
+            .suggest_sources(stock, lines, algorithm, destination, only)
             .await?;
         Ok(Response::new(suggestion_to_pb(stock.get(), &suggestion)))
     }

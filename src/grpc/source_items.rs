@@ -49,9 +49,7 @@ impl SourceItemService for SourceItemApi {
             .collect();
         let expected = expected_quantities(&mut v, &req.items);
         let items = finish(v, Some(items))?;
-        for item in &items {
-            scope.check(&item.source)?;
-        }
+        scope.check_lines("items", items.iter().map(|item| &item.source))?;
         let stored = self
             .repo
             .upsert_source_items_expecting(&items, &expected)
@@ -85,9 +83,7 @@ impl SourceItemService for SourceItemApi {
             })
             .collect();
         let keys = finish(v, Some(keys))?;
-        for (source, _) in &keys {
-            scope.check(source)?;
-        }
+        scope.check_lines("keys", keys.iter().map(|(source, _)| source))?;
         let deleted = self.repo.delete_source_items(&keys).await?;
         Ok(Response::new(pb::DeleteSourceItemsResponse {
             deleted: u32::try_from(deleted).unwrap_or(u32::MAX),

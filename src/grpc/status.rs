@@ -141,6 +141,32 @@ fn stale_counts(stale: Vec<crate::domain::stock_count::StaleCount>) -> Status {
     Status::with_error_details(Code::Aborted, message, details)
 }
 
+/// PERMISSION_DENIED for sources outside the caller's scope (DOMAIN §7): an ErrorInfo with
+/// reason `SOURCE_NOT_IN_SCOPE` whose metadata maps each offending field to its source, and a
+/// ResourceInfo naming the first source.
+pub(crate) fn outside_scope(named: Vec<(String, String)>) -> Status {
+    let message = match named.as_slice() {
+        [(_, code)] => format!("source {code} is not one of the sources this caller manages"),
+        many => format!(
+            "{} fields name sources this caller does not manage",
+            many.len()
+        ),
+    };
+    let first = named
+        .first()
+        .map(|(_, code)| code.clone())
+        .unwrap_or_default();
+    let mut details = ErrorDetails::with_error_info(
+        "SOURCE_NOT_IN_SCOPE",
+        ERROR_DOMAIN,
+        named
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
+    details.set_resource_info("source", first, "", "outside the caller's source scope");
+    Status::with_error_details(Code::PermissionDenied, message, details)
+}
+
 fn retryable(code: Code, message: String) -> Status {
     Status::with_error_details(
         code,
@@ -248,6 +274,20 @@ mod tests {
             (info.reason.as_str(), info.domain.as_str()),
             ("OVERLOADED", ERROR_DOMAIN)
         );
+    }
+
+    #[test]
+    fn sources_outside_the_scope_are_named_field_by_field() {
+        let status = outside_scope(vec![
+            ("lines[0].source_code".into(), "west".into()),
+            ("lines[2].source_code".into(), "north".into()),
+        ]);
+        assert_eq!(status.code(), Code::PermissionDenied);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "SOURCE_NOT_IN_SCOPE");
+        assert_eq!(info.metadata["lines[2].source_code"], "north");
+        let resource = status.get_details_resource_info().unwrap();
+        assert_eq!(resource.resource_name, "west");
     }
 
     #[test]

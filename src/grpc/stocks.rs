@@ -39,16 +39,20 @@ impl StockService for StockApi {
         &self,
         request: Request<pb::GetStockRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
+        let scope = SourceScope::of(&request);
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", request.get_ref().stock_id);
         let id = finish(v, id)?;
-        Ok(Response::new(stock_to_pb(self.repo.get_stock(id).await?)))
+        let mut stock = self.repo.get_stock(id).await?;
+        scope.retain(&mut stock.links, |link| &link.source);
+        Ok(Response::new(stock_to_pb(stock)))
     }
 
     async fn list_stocks(
         &self,
         request: Request<pb::ListStocksRequest>,
     ) -> Result<Response<pb::ListStocksResponse>, Status> {
+        let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let page = page_request(&mut v, req.page_size, &req.page_token, "stocks");
@@ -64,7 +68,11 @@ impl StockService for StockApi {
             None => Some(None),
         };
         let (page, after) = finish(v, page.zip(after))?;
-        let stocks = self.repo.list_stocks(after, page.size).await?;
+        let mut stocks = self.repo.list_stocks(after, page.size).await?;
+        // A scoped admin sees the links of its own sources only (DOMAIN §7).
+        for stock in &mut stocks {
+            scope.retain(&mut stock.links, |link| &link.source);
+        }
         let last = stocks.last().map(|s| s.id.get().to_string());
         let next_page_token = next_token("stocks", stocks.len(), page.size, last.as_deref());
         Ok(Response::new(pb::ListStocksResponse {

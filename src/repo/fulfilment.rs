@@ -17,9 +17,10 @@ use super::{
     settings::load_global,
 };
 use crate::domain::{
-    OrderId, OrderLine, ProductSettings, ReturnId, ShipmentId, Sku, StockId,
+    OrderId, OrderLine, ProductSettings, ReturnId, ShipmentId, Sku, SourceItemSettings, StockId,
     fulfilment::{
-        Draw, SOURCE_ITEM_NOT_FOUND, SourceLine, check_against_order, check_deduction, refusal,
+        Draw, HeldItem, LineFacts, SourceFacts, SourceLine, check_against_order, judge_lines,
+        judge_return, judge_shipment,
     },
     order::{escape, fingerprint_of},
 };
@@ -242,6 +243,85 @@ async fn lock_items(
         .collect())
 }
 
+/// What the lines of a shipment or return are judged on (DOMAIN §4), loaded under locks.
+struct Facts {
+    items: HashMap<(String, String), HeldItem>,
+    sources: HashMap<String, SourceFacts>,
+    managed: HashMap<String, bool>,
+}
+
+impl Facts {
+    /// Resolves each SKU's `manage_stock`, locks the items of the managed lines that `may_move`
+    /// (only those can change quantity), then reads the sources: after the locks, so a link change
+    /// or a disable that committed first is seen.
+    async fn load(
+        conn: &mut PgConnection,
+        stock: StockId,
+        lines: &[&SourceLine],
+        may_move: impl Fn(usize) -> bool,
+    ) -> Result<Facts, RepoError> {
+        let global = load_global(&mut *conn, false).await?;
+        let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+        let products = load_products(conn, &skus).await?;
+        let no_settings = ProductSettings::default();
+        let resolved = |sku: &str| products.get(sku).unwrap_or(&no_settings).resolve(&global);
+        let managed: HashMap<String, bool> = skus
+            .iter()
+            .map(|sku| (sku.to_string(), resolved(sku).manage_stock))
+            .collect();
+        let locked: Vec<&SourceLine> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| may_move(*i) && managed.get(l.sku.as_str()) != Some(&false))
+            .map(|(_, l)| *l)
+            .collect();
+        let mut items = HashMap::new();
+        for (key, item) in lock_items(conn, &locked).await? {
+            let settings = item_settings(&item)?.resolve(&resolved(&item.sku));
+            let on_hand = item.quantity;
+            items.insert(key, HeldItem { on_hand, settings });
+        }
+        let sources = source_facts(conn, stock, lines).await?;
+        Ok(Facts {
+            items,
+            sources,
+            managed,
+        })
+    }
+
+    fn of(&self, line: &SourceLine) -> LineFacts<'_> {
+        LineFacts {
+            source: self.sources.get(line.source.as_str()).copied(),
+            manage_stock: self.managed.get(line.sku.as_str()).copied().unwrap_or(true),
+            item: self
+                .items
+                .get(&(line.source.to_string(), line.sku.to_string())),
+        }
+    }
+}
+
+/// Whether each named source exists, is linked to `stock` and is enabled.
+async fn source_facts(
+    conn: &mut PgConnection,
+    stock: StockId,
+    lines: &[&SourceLine],
+) -> Result<HashMap<String, SourceFacts>, RepoError> {
+    let codes: Vec<&str> = lines.iter().map(|l| l.source.as_str()).collect();
+    let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT s.code, s.enabled, EXISTS (SELECT 1 FROM stock_source_link l \
+           WHERE l.stock_id = $1 AND l.source_code = s.code) \
+         FROM source s WHERE s.code = ANY($2)",
+    )
+    .bind(stock.get())
+    .bind(&codes)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, enabled, linked)| (code, SourceFacts { linked, enabled }))
+        .collect())
+}
+
 async fn ship(
     conn: &mut PgConnection,
     stock: StockId,
@@ -250,33 +330,16 @@ async fn ship(
 ) -> Result<(), RepoError> {
     let mut lines = order_lines(conn, &req.order_id).await?;
     let totals = check_against_order(&lines, &req.lines, Draw::Open).map_err(RepoError::Refused)?;
-    let refs: Vec<&SourceLine> = req.lines.iter().collect();
-    let items = lock_items(conn, &refs).await?;
-    let global = load_global(&mut *conn, false).await?;
+    let all: Vec<&SourceLine> = req.lines.iter().collect();
+    let known = Facts::load(conn, stock, &all, |_| true).await?;
+    let moving = judge_lines(&req.lines, |_, line| judge_shipment(line, known.of(line)))
+        .map_err(RepoError::Refused)?;
+    let moved: Vec<SourceLine> = moving.iter().map(|&i| req.lines[i].clone()).collect();
     let skus: Vec<&str> = req.lines.iter().map(|l| l.sku.as_str()).collect();
-    let products = load_products(conn, &skus).await?;
-    let no_settings = ProductSettings::default();
-    let mut refusals = Vec::new();
-    for (i, line) in req.lines.iter().enumerate() {
-        let key = (line.source.to_string(), line.sku.to_string());
-        let Some(item) = items.get(&key) else {
-            let message = format!("source {} has no item of this SKU", line.source);
-            refusals.push(refusal(i, &line.sku, SOURCE_ITEM_NOT_FOUND, message));
-            continue;
-        };
-        let product = products.get(line.sku.as_str()).unwrap_or(&no_settings);
-        let settings = item_settings(item)?.resolve(&product.resolve(&global));
-        if let Err((code, message)) = check_deduction(&settings, item.quantity, line.quantity.get())
-        {
-            refusals.push(refusal(i, &line.sku, code, message));
-        }
-    }
-    if !refusals.is_empty() {
-        return Err(RepoError::Refused(refusals));
-    }
+    let refs: Vec<&SourceLine> = moved.iter().collect();
     lock_rows_of_move(conn, stock, &skus, &refs).await?;
     super::history::for_shipment(conn, &req.shipment_id, now).await?;
-    move_stock(conn, &req.lines, Decimal::NEGATIVE_ONE).await?;
+    move_stock(conn, &moved, Decimal::NEGATIVE_ONE).await?;
     let entries = compensations(&lines, &totals);
     let locked: Vec<&str> = entries.iter().map(|e| e.sku).collect();
     ledger::lock_totals(conn, stock, &locked).await?;
@@ -345,32 +408,17 @@ async fn take_back(
     let lines = order_lines(conn, &req.order_id).await?;
     let plain: Vec<SourceLine> = req.lines.iter().map(|l| l.line.clone()).collect();
     let totals = check_against_order(&lines, &plain, Draw::Shipped).map_err(RepoError::Refused)?;
-    let restocked: Vec<&SourceLine> = req
-        .lines
-        .iter()
-        .filter(|l| l.back_to_stock)
-        .map(|l| &l.line)
-        .collect();
-    let items = lock_items(conn, &restocked).await?;
-    let mut refusals = Vec::new();
-    for (i, line) in req
-        .lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.back_to_stock)
-    {
-        let key = (line.line.source.to_string(), line.line.sku.to_string());
-        if !items.contains_key(&key) {
-            let message = format!("source {} has no item of this SKU", line.line.source);
-            refusals.push(refusal(i, &line.line.sku, SOURCE_ITEM_NOT_FOUND, message));
-        }
-    }
-    if !refusals.is_empty() {
-        return Err(RepoError::Refused(refusals));
-    }
+    let flags: Vec<bool> = req.lines.iter().map(|l| l.back_to_stock).collect();
+    let all: Vec<&SourceLine> = plain.iter().collect();
+    let known = Facts::load(conn, stock, &all, |i| flags[i]).await?;
+    let moving = judge_lines(&plain, |i, line| {
+        judge_return(line, flags[i], known.of(line))
+    })
+    .map_err(RepoError::Refused)?;
+    let back: Vec<SourceLine> = moving.iter().map(|&i| plain[i].clone()).collect();
     let returned: Vec<&str> = totals.keys().map(Sku::as_str).collect();
-    lock_rows_of_move(conn, stock, &returned, &restocked).await?;
-    let back: Vec<SourceLine> = restocked.into_iter().cloned().collect();
+    let refs: Vec<&SourceLine> = back.iter().collect();
+    lock_rows_of_move(conn, stock, &returned, &refs).await?;
     super::history::for_return(conn, &req.return_id, now).await?;
     move_stock(conn, &back, Decimal::ONE).await?;
     // RETURNED rows carry no quantity (DOMAIN §4): they record the event for the audit trail.
@@ -395,7 +443,6 @@ async fn take_back(
     )
     .await?;
     add_to_lines(conn, order_id, "returned", &totals).await?;
-    let flags: Vec<bool> = req.lines.iter().map(|l| l.back_to_stock).collect();
     record_lines(
         conn,
         "order_return_line",
@@ -414,8 +461,8 @@ async fn order_lines(
     load_order_lines(conn, order_id).await
 }
 
-fn item_settings(item: &LockedItem) -> Result<crate::domain::SourceItemSettings, RepoError> {
-    Ok(crate::domain::SourceItemSettings {
+fn item_settings(item: &LockedItem) -> Result<SourceItemSettings, RepoError> {
+    Ok(SourceItemSettings {
         backorders: item
             .backorders
             .as_deref()

@@ -1,6 +1,6 @@
 //! Source selection and the low-stock report: reads that help fulfilment decide.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
@@ -63,7 +63,8 @@ impl Repo {
         Ok((order.stock, lines))
     }
 
-    /// Suggests which sources of `stock` should ship `lines` (DOMAIN §5).
+    /// Suggests which sources of `stock` should ship `lines` (DOMAIN §5), from the sources in
+    /// `only` when the caller is limited to some (DOMAIN §7): the plan is theirs alone.
     #[tracing::instrument(skip_all, fields(stock = stock.get(), lines = lines.len()))]
     pub async fn suggest_sources(
         &self,
@@ -71,6 +72,7 @@ impl Repo {
         lines: &[(Sku, Decimal)],
         algorithm: Algorithm,
         destination: Option<GeoPoint>,
+        only: Option<&[String]>,
     ) -> Result<Suggestion, RepoError> {
         let skus: Vec<&str> = lines.iter().map(|(s, _)| s.as_str()).collect();
         let mut conn = self.pool.acquire().await?;
@@ -82,13 +84,24 @@ impl Repo {
              FROM source_item si \
              JOIN stock_source_link l ON l.source_code = si.source_code AND l.stock_id = $1 \
              JOIN source s ON s.code = si.source_code AND s.enabled \
-             WHERE si.sku = ANY($2) AND si.status = 'IN_STOCK'",
+             WHERE si.sku = ANY($2) AND si.status = 'IN_STOCK' \
+               AND ($3::text[] IS NULL OR si.source_code = ANY($3))",
         )
         .bind(stock.get())
         .bind(&skus)
+        .bind(only)
         .fetch_all(&mut *conn)
         .await?;
         let no_settings = ProductSettings::default();
+        let unmanaged: BTreeSet<Sku> = lines
+            .iter()
+            .map(|(sku, _)| sku)
+            .filter(|sku| {
+                let product = products.get(sku.as_str()).unwrap_or(&no_settings);
+                !product.resolve(&global).manage_stock
+            })
+            .cloned()
+            .collect();
         let mut candidates: BTreeMap<Sku, Vec<Candidate>> = BTreeMap::new();
         for row in rows {
             let sku = parse_sku(&row.sku)?;
@@ -118,7 +131,13 @@ impl Repo {
                 ),
             });
         }
-        Ok(suggest(algorithm, lines, &candidates, destination))
+        Ok(suggest(
+            algorithm,
+            lines,
+            &candidates,
+            &unmanaged,
+            destination,
+        ))
     }
 
     /// Source items below their effective notify quantity, by (source, SKU), after `after`.

@@ -124,14 +124,7 @@ async fn disabled_sources_and_out_of_stock_items_do_not_count(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(app.salable("SKU").await.salable_qty, "5");
-    let mut off_sale = crate::support::item("default", "SKU", "5");
-    off_sale.status = pb::SourceItemStatus::OutOfStock as i32;
-    app.items()
-        .upsert_source_items(pb::UpsertSourceItemsRequest {
-            items: vec![off_sale],
-        })
-        .await
-        .unwrap();
+    app.take_off_sale("default", "SKU", "5").await;
     let salable = app.salable("SKU").await;
     assert!(!salable.is_salable);
     let lines = check(&app, vec![line("SKU", "1")]).await;

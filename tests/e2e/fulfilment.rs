@@ -13,7 +13,7 @@ use crate::{
 
 const ALLOW: i32 = pb::BackorderMode::Allow as i32;
 
-fn ship_line(sku: &str, source: &str, qty: &str) -> pb::SourceQuantityLine {
+pub(crate) fn ship_line(sku: &str, source: &str, qty: &str) -> pb::SourceQuantityLine {
     pb::SourceQuantityLine {
         sku: sku.into(),
         source_code: source.into(),
@@ -21,7 +21,7 @@ fn ship_line(sku: &str, source: &str, qty: &str) -> pb::SourceQuantityLine {
     }
 }
 
-fn shipment(
+pub(crate) fn shipment(
     order: &str,
     id: &str,
     lines: Vec<pb::SourceQuantityLine>,
@@ -33,14 +33,14 @@ fn shipment(
     }
 }
 
-async fn place(app: &TestApp, id: &str, lines: Vec<pb::QuantityLine>) {
+pub(crate) async fn place(app: &TestApp, id: &str, lines: Vec<pb::QuantityLine>) {
     app.reservations()
         .place_order(order(id, lines))
         .await
         .expect("place order");
 }
 
-async fn on_hand(app: &TestApp, source: &str, sku: &str) -> String {
+pub(crate) async fn on_hand(app: &TestApp, source: &str, sku: &str) -> String {
     app.items()
         .get_source_item(pb::GetSourceItemRequest {
             source_code: source.into(),
@@ -96,7 +96,7 @@ pub(crate) async fn consistency_on(
     panic!("the stream ended without a summary");
 }
 
-fn client(
+pub(crate) fn client(
     app: &TestApp,
 ) -> pb::fulfilment_service_client::FulfilmentServiceClient<tonic::transport::Channel> {
     pb::fulfilment_service_client::FulfilmentServiceClient::new(app.channel.clone())

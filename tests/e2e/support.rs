@@ -139,6 +139,18 @@ impl TestApp {
             .expect("upsert items");
     }
 
+    /// Keeps a source item's quantity but takes it off sale (status OUT_OF_STOCK).
+    pub(crate) async fn take_off_sale(&self, source: &str, sku: &str, quantity: &str) {
+        let mut off_sale = item(source, sku, quantity);
+        off_sale.status = pb::SourceItemStatus::OutOfStock as i32;
+        self.items()
+            .upsert_source_items(pb::UpsertSourceItemsRequest {
+                items: vec![off_sale],
+            })
+            .await
+            .expect("take off sale");
+    }
+
     /// Sets source-item-level settings.
     pub(crate) async fn item_settings(&self, source: &str, sku: &str, set: pb::SettingValues) {
         self.settings()

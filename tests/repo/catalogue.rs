@@ -132,12 +132,10 @@ async fn a_corrupt_row_is_an_error_not_a_panic(pool: PgPool) {
 }
 
 async fn totals_rows(repo: &Repo) -> Vec<(i32, String, String)> {
-    sqlx::query_as(
-        "SELECT stock_id, sku, (reserved::float8)::text FROM stock_sku ORDER BY 1, 2",
-    )
-    .fetch_all(repo.pool())
-    .await
-    .unwrap()
+    sqlx::query_as("SELECT stock_id, sku, (reserved::float8)::text FROM stock_sku ORDER BY 1, 2")
+        .fetch_all(repo.pool())
+        .await
+        .unwrap()
 }
 
 /// Another source, linked to no stock yet.
@@ -288,14 +286,12 @@ async fn each_stock_copy_of_source_items_follows_every_write(pool: PgPool) {
 
 /// The backorder mode a (stock, SKU) row copies from the product's settings; `None` without a row.
 async fn product_copy(repo: &Repo, stock: i32, sku: &str) -> Option<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT product_backorders FROM stock_sku WHERE stock_id = $1 AND sku = $2",
-    )
-    .bind(stock)
-    .bind(sku)
-    .fetch_optional(repo.pool())
-    .await
-    .unwrap()
+    sqlx::query_scalar("SELECT product_backorders FROM stock_sku WHERE stock_id = $1 AND sku = $2")
+        .bind(stock)
+        .bind(sku)
+        .fetch_optional(repo.pool())
+        .await
+        .unwrap()
 }
 
 fn set_product(values: SettingValues) -> SettingsPatch {
@@ -533,13 +529,23 @@ async fn imports_settings_links_orders_and_shipments_of_the_same_skus_never_dead
         }));
     }
     // The shipping source's links change too, in a stock of its own; east, which half the
-    // shipments come from, is linked only there, not to the orders' stock.
+    // shipments come from, is linked there as well as to the orders' stock (a shipment leaves
+    // only a source of its order's stock), so its moves rewrite the rows of both stocks.
     let other = repo.create_stock("Other").await.unwrap().id;
     let east_link = SourceLink {
         source: east.code.clone(),
         priority: 2,
     };
-    repo.link_sources(other, &[east_link]).await.unwrap();
+    repo.link_sources(other, std::slice::from_ref(&east_link))
+        .await
+        .unwrap();
+    let east_in_orders_stock = SourceLink {
+        priority: 3,
+        ..east_link
+    };
+    repo.link_sources(StockId::DEFAULT, &[east_in_orders_stock])
+        .await
+        .unwrap();
     let default_link = SourceLink {
         source: SourceCode::default_source(),
         priority: 1,

@@ -109,6 +109,7 @@ pub(crate) fn suggestion_to_pb(stock_id: i32, s: &Suggestion) -> pb::SuggestSour
                     })
                     .collect(),
                 shortage: decimal(l.shortage),
+                nothing_to_deduct: l.nothing_to_deduct,
             })
             .collect(),
     }
