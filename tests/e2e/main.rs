@@ -9,6 +9,7 @@ mod availability_cache;
 mod fulfilment;
 mod health;
 mod holds;
+mod hostile_input;
 mod orders;
 mod overloaded_orders;
 mod pool;
