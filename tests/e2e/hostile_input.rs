@@ -1,10 +1,28 @@
 //! Hostile input: control characters, forged page tokens, oversized batches and refusals too
 //! large for a trailer get a clear INVALID_ARGUMENT (or a bounded answer) and change nothing.
 
-use sqlx::PgPool;
-use stockd::{grpc::pb, repo::MIGRATOR};
+use std::time::Duration;
 
-use crate::support::{TestApp, bad_fields};
+use sqlx::PgPool;
+use stockd::{
+    grpc::{
+        pb,
+        status::{MAX_DETAILS_HEADER_LEN, base64_len},
+    },
+    repo::MIGRATOR,
+    startup::Application,
+};
+use tokio::net::TcpListener;
+use tonic::{Code, transport::Endpoint};
+use tonic_types::StatusExt;
+
+use crate::{
+    orders::{line, order},
+    support::{ReservationServiceClient, TestApp, bad_fields},
+};
+
+/// grpc-java's default limit on a response's metadata; C-core clients allow 16 KiB.
+const STRICTEST_CLIENT_METADATA: u32 = 8 * 1024;
 
 fn source_named(code: &str, name: &str) -> pb::CreateSourceRequest {
     pb::CreateSourceRequest {
@@ -82,4 +100,44 @@ async fn a_nul_in_an_id_is_invalid_argument_naming_it(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(bad_fields(status), ["sku"]);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_refused_thousand_line_order_fits_the_strictest_clients_trailer_limit(pool: PgPool) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = TestApp::spawn_app(Application::build(pool, listener, Duration::from_secs(5))).await;
+    // A client that, like grpc-java, refuses more than 8 KiB of metadata.
+    let strict = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .http2_max_header_list_size(STRICTEST_CLIENT_METADATA)
+        .connect()
+        .await
+        .unwrap();
+    let lines = (0..1000)
+        .map(|i| line(&format!("UNKNOWN-{i:0>56}"), "1"))
+        .collect();
+
+    let status = ReservationServiceClient::new(strict)
+        .place_order(order("big", lines))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let details_len = base64_len(status.details().len());
+    assert!(details_len <= MAX_DETAILS_HEADER_LEN, "{details_len}");
+    assert!(details_len + status.message().len() < 8 * 1024);
+    let listed = status
+        .get_details_precondition_failure()
+        .unwrap()
+        .violations;
+    assert!(!listed.is_empty() && listed.len() < 1000);
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(info.reason, "SKU_NOT_ASSIGNED_TO_STOCK");
+    assert_eq!(info.metadata["total"], "1000");
+    assert_eq!(
+        status.message(),
+        format!("1000 lines refused; the first {} are listed", listed.len())
+    );
+    app.stop().await;
 }
