@@ -33,7 +33,7 @@ impl SourceItemService for SourceItemApi {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
-        batch_size(&mut v, "items", req.items.len());
+        batch_size(&mut v, "items", req.items.len())?;
         no_duplicates(
             &mut v,
             req.items.iter().map(|item| (&item.source_code, &item.sku)),
@@ -62,7 +62,7 @@ impl SourceItemService for SourceItemApi {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
-        batch_size(&mut v, "keys", req.keys.len());
+        batch_size(&mut v, "keys", req.keys.len())?;
         no_duplicates(
             &mut v,
             req.keys.iter().map(|k| (&k.source_code, &k.sku)),

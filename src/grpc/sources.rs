@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::{
         catalogue::{source_details, source_to_pb},
-        finish, source_code,
+        finish, source_code, too_long,
     },
     paging::{next_token, page_request},
     pb::{self, source_service_server::SourceService},
@@ -123,6 +123,9 @@ fn parse_new_source(req: pb::CreateSourceRequest) -> Result<Source, Status> {
 fn mask_fields(v: &mut Violations, paths: &[String]) -> Vec<SourceField> {
     if paths.is_empty() {
         return SourceField::ALL.to_vec();
+    }
+    if too_long(v, "update_mask.paths", paths.len()) {
+        return Vec::new();
     }
     paths
         .iter()

@@ -81,7 +81,7 @@ impl StockService for StockApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
-        batch_size(&mut v, "links", req.links.len());
+        batch_size(&mut v, "links", req.links.len())?;
         no_duplicates(&mut v, req.links.iter().map(|l| &l.source_code), |i| {
             format!("links[{i}].source_code")
         });
@@ -100,7 +100,7 @@ impl StockService for StockApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
-        batch_size(&mut v, "source_codes", req.source_codes.len());
+        batch_size(&mut v, "source_codes", req.source_codes.len())?;
         no_duplicates(&mut v, &req.source_codes, |i| format!("source_codes[{i}]"));
         for (i, code) in req.source_codes.iter().enumerate() {
             source_code(&mut v, &format!("source_codes[{i}]"), code);
@@ -120,7 +120,7 @@ impl StockService for StockApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
-        batch_size(&mut v, "sales_channels", req.sales_channels.len());
+        batch_size(&mut v, "sales_channels", req.sales_channels.len())?;
         no_duplicates(
             &mut v,
             req.sales_channels.iter().map(|c| (&c.r#type, &c.code)),

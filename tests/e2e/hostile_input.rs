@@ -141,3 +141,38 @@ async fn a_refused_thousand_line_order_fits_the_strictest_clients_trailer_limit(
     );
     app.stop().await;
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_oversized_batch_is_refused_with_one_violation_naming_the_list(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let bad_skus = vec!["\0".to_owned(); 100_000];
+    let status = app
+        .availability()
+        .get_salable_quantities(pb::GetSalableQuantitiesRequest {
+            scope: Some(crate::support::stock(1)),
+            skus: bad_skus,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(status.clone()), ["skus"]);
+    assert_eq!(
+        status.message(),
+        "invalid skus: must have at most 1000 entries"
+    );
+
+    let items = vec![crate::support::item("default", "\0", "-1"); 1001];
+    let status = app
+        .items()
+        .upsert_source_items(pb::UpsertSourceItemsRequest { items })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(status), ["items"]);
+
+    let lines = vec![line("\0", "1_000"); 50_000];
+    let status = app
+        .reservations()
+        .place_order(order("o-1", lines))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(status), ["lines"]);
+}
