@@ -121,8 +121,8 @@ fn parse_line(line: &str) -> Result<(String, Grant), String> {
             "sources" => caller.sources = Some(parse_sources(value)?),
             "expires" => {
                 expires = Some(
-                    DateTime::parse_from_rfc3339(value)
-                        .map_err(|_| format!("expires {value:?} is not an RFC 3339 time"))?
+                    crate::validation::parse_rfc3339(value)
+                        .ok_or(format!("expires {value:?} is not an RFC 3339 time"))?
                         .with_timezone(&Utc),
                 );
             }
@@ -194,6 +194,14 @@ mod tests {
             (format!("{hash} admin sources=a/b"), "source"),
             (format!("{hash} checkout sources=a"), "no admin role"),
             (format!("{hash} admin expires=tomorrow"), "RFC 3339"),
+            (
+                format!("{hash} admin expires=2027-01-01t00:00:00z"),
+                "RFC 3339",
+            ),
+            (
+                format!("{hash} admin expires=+2027-01-01T00:00:00Z"),
+                "RFC 3339",
+            ),
             (format!("{hash} admin colour=blue"), "unknown option"),
             (format!("{hash} admin\n{hash} checkout"), "twice"),
         ] {

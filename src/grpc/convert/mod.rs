@@ -124,11 +124,11 @@ pub(crate) fn non_negative_quantity(
     )
 }
 
-/// Parses an ISO date.
+/// Parses an ISO date, written exactly `YYYY-MM-DD`.
 pub(crate) fn date(v: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
     v.check(
         field,
-        NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| "must be a date like 2026-12-01"),
+        crate::validation::parse_iso_date(value).ok_or("must be a date like 2026-12-01"),
     )
 }
 
