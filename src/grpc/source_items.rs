@@ -8,7 +8,7 @@ use super::{
         catalogue::{source_item_to_pb, source_item_write},
         finish, no_duplicates, sku, source_code,
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb::{self, source_item_service_server::SourceItemService},
 };
 use crate::{
@@ -109,6 +109,7 @@ impl SourceItemService for SourceItemApi {
     ) -> Result<Response<pb::ListSourceItemsResponse>, Status> {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
         let filter = match &req.filter {
             Some(pb::list_source_items_request::Filter::Sku(s)) => {
@@ -128,7 +129,7 @@ impl SourceItemService for SourceItemApi {
             Some(SourceItemFilter::Source(code)) => format!("items-by-source/{code}"),
             None => String::new(),
         };
-        let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, &kind);
         let (filter, page) = finish(v, filter.zip(page))?;
         if let SourceItemFilter::Source(code) = &filter {
             scope.check(code)?;
@@ -139,7 +140,7 @@ impl SourceItemService for SourceItemApi {
             .list_source_items(&filter, page.after.as_deref(), page.size, only.as_deref())
             .await?;
         let last = items.last().map(|item| page_key(&filter, item));
-        let next_page_token = next_token(&kind, items.len(), page.size, last.as_deref());
+        let next_page_token = next_token(&pages, &kind, items.len(), page.size, last.as_deref());
         Ok(Response::new(pb::ListSourceItemsResponse {
             items: items.into_iter().map(source_item_to_pb).collect(),
             next_page_token,

@@ -8,7 +8,7 @@ use super::{
         catalogue::{links, stock_to_pb},
         finish, no_duplicates, sales_channel, source_code, stock_id,
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb::{self, stock_service_server::StockService},
 };
 use crate::auth::SourceScope;
@@ -50,8 +50,9 @@ impl StockService for StockApi {
         request: Request<pb::ListStocksRequest>,
     ) -> Result<Response<pb::ListStocksResponse>, Status> {
         let req = request.into_inner();
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
-        let page = page_request(&mut v, req.page_size, &req.page_token, "stocks");
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, "stocks");
         let after = match page.as_ref().and_then(|p| p.after.as_deref()) {
             Some(token) => v
                 .check(
@@ -66,7 +67,8 @@ impl StockService for StockApi {
         let (page, after) = finish(v, page.zip(after))?;
         let stocks = self.repo.list_stocks(after, page.size).await?;
         let last = stocks.last().map(|s| s.id.get().to_string());
-        let next_page_token = next_token("stocks", stocks.len(), page.size, last.as_deref());
+        let next_page_token =
+            next_token(&pages, "stocks", stocks.len(), page.size, last.as_deref());
         Ok(Response::new(pb::ListStocksResponse {
             stocks: stocks.into_iter().map(stock_to_pb).collect(),
             next_page_token,

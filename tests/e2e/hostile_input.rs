@@ -176,3 +176,105 @@ async fn an_oversized_batch_is_refused_with_one_violation_naming_the_list(pool: 
         .unwrap_err();
     assert_eq!(bad_fields(status), ["lines"]);
 }
+
+/// Creates sources `p-0`..`p-{n-1}` and returns the token after the first page of two.
+async fn first_page_token(app: &TestApp, n: usize) -> String {
+    for i in 0..n {
+        app.create_source(&format!("p-{i}")).await;
+    }
+    let page = app
+        .sources()
+        .list_sources(pb::ListSourcesRequest {
+            page_size: 2,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!page.next_page_token.is_empty());
+    page.next_page_token
+}
+
+fn sources_after(token: &str) -> pb::ListSourcesRequest {
+    pb::ListSourcesRequest {
+        page_size: 2,
+        page_token: token.into(),
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_forged_altered_foreign_or_nul_page_token_is_invalid_argument(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let token = first_page_token(&app, 3).await;
+    let mut altered = token.clone().into_bytes();
+    altered[0] = if altered[0] == b'0' { b'1' } else { b'0' };
+    let altered = String::from_utf8(altered).unwrap();
+    // What a token of this listing looked like before tokens were signed: "sources:<key>" in hex.
+    let hex = |text: &str| -> String { text.bytes().map(|b| format!("{b:02x}")).collect() };
+    let unsigned_nul = hex("sources:\0");
+    let unsigned_key = hex("sources:p-1");
+    let of_another_listing = app
+        .stocks()
+        .list_stocks(pb::ListStocksRequest {
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .next_page_token;
+    assert!(!of_another_listing.is_empty());
+
+    for bad in [
+        altered.as_str(),
+        &unsigned_nul,
+        &unsigned_key,
+        &of_another_listing,
+        "garbage",
+        "\0",
+        "00",
+    ] {
+        let status = app
+            .sources()
+            .list_sources(sources_after(bad))
+            .await
+            .unwrap_err();
+        assert_eq!(bad_fields(status), ["page_token"], "{bad:?}");
+    }
+    let status = app
+        .stocks()
+        .list_stocks(pb::ListStocksRequest {
+            page_size: 1,
+            page_token: token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(status), ["page_token"]);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_page_token_works_on_another_process_and_after_a_restart(pool: PgPool) {
+    let url = crate::support::own_database_url(&pool);
+    let app = TestApp::spawn(pool).await;
+    let token = first_page_token(&app, 3).await;
+    // Stopping closes the pool: the restart below connects afresh, as a new process would.
+    app.stop().await;
+
+    let replica = crate::replicas::start_replica(&url).await;
+    let page = pb::source_service_client::SourceServiceClient::new(replica.channel.clone())
+        .list_sources(sources_after(&token))
+        .await
+        .unwrap()
+        .into_inner();
+    let codes: Vec<String> = page.sources.into_iter().map(|s| s.code).collect();
+    assert_eq!(codes, ["p-1", "p-2"]);
+
+    let restarted = TestApp::spawn(PgPool::connect(&url).await.unwrap()).await;
+    let again = restarted
+        .sources()
+        .list_sources(sources_after(&token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.sources.len(), 2);
+}
