@@ -22,3 +22,4 @@ mod stocks;
 mod support;
 mod telemetry;
 mod tls;
+mod tokens_file;
