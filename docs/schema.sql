@@ -309,6 +309,13 @@ CREATE TABLE public.order_return_line (
     CONSTRAINT order_return_line_quantity_check CHECK ((quantity > (0)::numeric))
 );
 
+CREATE TABLE public.page_token_key (
+    only_row boolean DEFAULT true NOT NULL,
+    secret bytea NOT NULL,
+    CONSTRAINT page_token_key_only_row_check CHECK (only_row),
+    CONSTRAINT page_token_key_secret_check CHECK ((length(secret) >= 32))
+);
+
 CREATE TABLE public.reservation (
     id bigint NOT NULL,
     stock_id integer NOT NULL,
@@ -498,6 +505,9 @@ ALTER TABLE ONLY public.order_return_line
 
 ALTER TABLE ONLY public.order_return
     ADD CONSTRAINT order_return_pkey PRIMARY KEY (return_id);
+
+ALTER TABLE ONLY public.page_token_key
+    ADD CONSTRAINT page_token_key_pkey PRIMARY KEY (only_row);
 
 ALTER TABLE ONLY public.product_settings
     ADD CONSTRAINT product_settings_pkey PRIMARY KEY (sku);

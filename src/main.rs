@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use stockd::{
+    auth::tokens::TokenTable,
     config::{Cli, Command},
     demo, health_check, repo, startup, telemetry,
 };
@@ -29,12 +30,13 @@ fn main() -> ExitCode {
             };
         }
     };
-    if let Command::Serve(config) = &cli.command
-        && let Err(message) = config.validate()
-    {
-        eprintln!("stockd: {message}");
-        return ExitCode::from(EX_USAGE);
-    }
+    let tokens = match preflight(&cli.command) {
+        Ok(tokens) => tokens,
+        Err(message) => {
+            eprintln!("stockd: {message}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Command::Serve(config) = &cli.command
         && let Some(threads) = config.worker_threads
@@ -65,7 +67,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = match runtime.block_on(run(cli.command)) {
+    let code = match runtime.block_on(run(cli.command, tokens)) {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error.cause_chain = ?error, "stockd failed");
@@ -76,9 +78,24 @@ fn main() -> ExitCode {
     code
 }
 
-async fn run(command: Command) -> anyhow::Result<ExitCode> {
+/// Checks, before anything starts, what `serve` is configured with: the settings, and the tokens
+/// file, which is read here so that a bad one exits 64 like any other bad configuration.
+fn preflight(command: &Command) -> Result<Option<TokenTable>, String> {
+    let Command::Serve(config) = command else {
+        return Ok(None);
+    };
+    config.validate()?;
+    config
+        .auth
+        .auth_tokens_file
+        .as_deref()
+        .map(TokenTable::load)
+        .transpose()
+}
+
+async fn run(command: Command, tokens: Option<TokenTable>) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(config) => startup::serve(*config).await?,
+        Command::Serve(config) => startup::serve(*config, tokens).await?,
         Command::Migrate(config) => {
             let pool = repo::connect(&config).context("reading DATABASE_URL")?;
             repo::MIGRATOR

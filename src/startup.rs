@@ -250,8 +250,9 @@ impl HealthOnly {
     }
 }
 
-/// `stockd serve`: connect, migrate if asked, bind and serve until SIGTERM or SIGINT.
-pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+/// `stockd serve`: connect, migrate if asked, bind and serve until SIGTERM or SIGINT. `tokens`
+/// is the tokens file, read before anything started (none: authentication is off).
+pub async fn serve(config: ServeConfig, tokens: Option<TokenTable>) -> anyhow::Result<()> {
     let pool = repo::connect(&config.database).context("reading DATABASE_URL")?;
     if config.migrate_on_start {
         repo::MIGRATOR
@@ -263,20 +264,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.grpc_addr))?;
     let policy = config.hold_policy().map_err(anyhow::Error::msg)?;
-    let tokens = match &config.auth.auth_tokens_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the tokens file {}", path.display()))?;
-            let tokens = TokenTable::parse(&text)
-                .map_err(|e| anyhow::anyhow!("tokens file {}: {e}", path.display()))?;
-            tracing::info!(tokens = tokens.len(), "authentication on");
-            Some(tokens)
-        }
-        None => {
-            tracing::warn!("authentication is off (STOCKD_AUTH_DISABLED=true)");
-            None
-        }
-    };
+    match &tokens {
+        Some(tokens) => tracing::info!(tokens = tokens.len(), "authentication on"),
+        None => tracing::warn!("authentication is off (STOCKD_AUTH_DISABLED=true)"),
+    }
     let mut app = Application::build(pool, listener, config.shutdown_grace_period())
         .with_hold_policy(policy)
         .with_availability_cache(config.availability_cache())

@@ -36,8 +36,9 @@ bench_auth_setup() {
   if [ "${AUTH:-1}" = 1 ] && target/release/stockd --help 2>/dev/null | grep -q hash-token; then
     STOCKD_BENCH_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
     export STOCKD_BENCH_TOKEN
-    echo "$(echo "$STOCKD_BENCH_TOKEN" | target/release/stockd hash-token)" \
-      "storefront,checkout,fulfilment,admin name=bench" >"$STOCKD_PG_DIR/bench-tokens"
+    # stockd refuses a tokens file that others may read.
+    (umask 077 && echo "$(echo "$STOCKD_BENCH_TOKEN" | target/release/stockd hash-token)" \
+      "storefront,checkout,fulfilment,admin name=bench" >"$STOCKD_PG_DIR/bench-tokens")
     auth=(STOCKD_AUTH_TOKENS_FILE="$STOCKD_PG_DIR/bench-tokens") auth_mode=tokens
   fi
 }

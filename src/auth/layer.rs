@@ -109,7 +109,7 @@ fn authorize<B>(
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     let caller = tokens.authenticate(token, clock.now()).map_err(|refusal| {
         Status::unauthenticated(match refusal {
             Refusal::Missing => "missing bearer token (authorization: Bearer <token>)",
@@ -125,4 +125,26 @@ fn authorize<B>(
         )));
     }
     Ok(Some(caller.clone()))
+}
+
+/// The token of an `authorization` value. The scheme name is case-insensitive (RFC 7235, 2.1),
+/// so `bearer` and `BEARER` are accepted as well as `Bearer`.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for value in ["Bearer t-1", "bearer t-1", "BEARER t-1", "bEaReR t-1"] {
+            assert_eq!(bearer_token(value), Some("t-1"), "{value:?}");
+        }
+        for value in ["Basic dDox", "Bearert-1", "t-1", "", "Bearer"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

@@ -7,7 +7,11 @@
 //! 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 admin       sources=east,west expires=2027-01-01T00:00:00Z
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::{
+    collections::{BTreeSet, HashMap},
+    os::unix::fs::MetadataExt,
+    path::Path,
+};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -64,7 +68,25 @@ impl TokenTable {
                 return Err(format!("line {}: the same token appears twice", number + 1));
             }
         }
+        if grants.is_empty() {
+            // A server that refuses every call, and says nothing of why, helps no one.
+            return Err("the file holds no token line; add one, or set \
+                        STOCKD_AUTH_DISABLED=true to serve without authentication"
+                .into());
+        }
         Ok(Self { grants })
+    }
+
+    /// Reads the tokens file at `path`, refusing one that others may read or anyone but its
+    /// owner may change (see [`check_mode`]); errors name the file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let shown = path.display();
+        let metadata = std::fs::metadata(path).map_err(|e| format!("tokens file {shown}: {e}"))?;
+        check_mode(metadata.mode(), metadata.uid())
+            .map_err(|e| format!("tokens file {shown} {e}: chmod 600 {shown}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("tokens file {shown}: {e}"))?;
+        Self::parse(&text).map_err(|e| format!("tokens file {shown}: {e}"))
     }
 
     /// The caller behind `token` at `now`.
@@ -95,6 +117,26 @@ impl TokenTable {
     }
 }
 
+/// Refuses a file that others may read or write, or its group may write, as ssh does for keys:
+/// anyone able to change it could grant themselves any role. Its group may read it only when root
+/// owns it, as PostgreSQL allows for its server key: Kubernetes mounts Secret files as root with
+/// the pod's fsGroup and adds group read whatever the volume's defaultMode says.
+fn check_mode(mode: u32, owner: u32) -> Result<(), String> {
+    let permissions = mode & 0o777;
+    let group_read_allowed = if owner == 0 { 0o040 } else { 0 };
+    if permissions & 0o077 & !group_read_allowed == 0 {
+        Ok(())
+    } else if owner == 0 {
+        Err(format!(
+            "has mode {permissions:04o}; a root-owned one may be read by its group only"
+        ))
+    } else {
+        Err(format!(
+            "has mode {permissions:04o}; it must not be readable or writable by group or others"
+        ))
+    }
+}
+
 fn parse_line(line: &str) -> Result<(String, Grant), String> {
     let mut words = line.split_whitespace();
     let hash = words.next().unwrap_or_default().to_ascii_lowercase();
@@ -121,8 +163,8 @@ fn parse_line(line: &str) -> Result<(String, Grant), String> {
             "sources" => caller.sources = Some(parse_sources(value)?),
             "expires" => {
                 expires = Some(
-                    DateTime::parse_from_rfc3339(value)
-                        .map_err(|_| format!("expires {value:?} is not an RFC 3339 time"))?
+                    crate::validation::parse_rfc3339(value)
+                        .ok_or(format!("expires {value:?} is not an RFC 3339 time"))?
                         .with_timezone(&Utc),
                 );
             }
@@ -207,6 +249,37 @@ mod tests {
     }
 
     #[test]
+    fn a_file_without_a_token_line_is_an_error() {
+        for empty in ["", "\n\n", "# only a comment\n   \n"] {
+            let error = TokenTable::parse(empty).unwrap_err();
+            assert!(error.contains("no token line"), "{empty:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn only_the_owner_may_read_and_write_the_file() {
+        let user = 1000;
+        for mode in [0o600, 0o400, 0o100600, 0o700] {
+            assert_eq!(check_mode(mode, user), Ok(()), "{mode:o}");
+        }
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o602, 0o660, 0o666, 0o100644] {
+            let error = check_mode(mode, user).unwrap_err();
+            assert!(error.contains("must not be readable"), "{mode:o}: {error}");
+        }
+        let error = check_mode(0o644, user).unwrap_err();
+        assert!(error.contains("mode 0644"), "{error}");
+    }
+
+    #[test]
+    fn a_root_owned_file_may_be_read_by_its_group_as_kubernetes_mounts_secrets() {
+        assert_eq!(check_mode(0o440, 0), Ok(()));
+        assert_eq!(check_mode(0o640, 0), Ok(()));
+        for mode in [0o444, 0o460, 0o644, 0o604] {
+            assert!(check_mode(mode, 0).is_err(), "{mode:o}");
+        }
+    }
+
+    #[test]
     fn bad_lines_are_named() {
         let hash = hash_token("x");
         for (bad, needle) in [
@@ -220,6 +293,14 @@ mod tests {
                 "neither role",
             ),
             (format!("{hash} admin expires=tomorrow"), "RFC 3339"),
+            (
+                format!("{hash} admin expires=2027-01-01t00:00:00z"),
+                "RFC 3339",
+            ),
+            (
+                format!("{hash} admin expires=+2027-01-01T00:00:00Z"),
+                "RFC 3339",
+            ),
             (format!("{hash} admin colour=blue"), "unknown option"),
             (format!("{hash} admin\n{hash} checkout"), "twice"),
         ] {

@@ -19,19 +19,14 @@ impl Quantity {
     /// Nothing.
     pub const ZERO: Quantity = Quantity(Decimal::ZERO);
 
-    /// Reads a decimal written in plain notation (`12`, `-0.5`, `3.2500`).
+    /// Reads a decimal written in plain notation (`12`, `-0.5`, `3.2500`) and nothing else: no
+    /// sign but `-`, no `_`, spaces, exponent or bare point, which the decimal library would
+    /// otherwise accept.
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
-        let value = Decimal::from_str_exact(text).map_err(|_| {
-            if !text.is_empty()
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-            {
-                ValidationError::OutOfRange
-            } else {
-                ValidationError::NotANumber
-            }
-        })?;
+        if !is_plain_decimal(text) {
+            return Err(ValidationError::NotANumber);
+        }
+        let value = Decimal::from_str_exact(text).map_err(|_| ValidationError::OutOfRange)?;
         Self::from_decimal(value)
     }
 
@@ -76,6 +71,17 @@ impl Quantity {
     pub fn is_integer(self) -> bool {
         self.0.fract().is_zero()
     }
+}
+
+/// An optional `-`, digits, and optionally a point followed by more digits.
+fn is_plain_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (unsigned, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && fraction.is_none_or(digits)
 }
 
 impl From<Quantity> for Decimal {
@@ -140,7 +146,10 @@ mod tests {
 
     #[test]
     fn words_floats_and_blanks_are_not_numbers() {
-        for bad in ["", "abc", "1e3", " 1", "1,5", "NaN", "inf", "0x10"] {
+        for bad in [
+            "", "abc", "1e3", " 1", "1 ", "1,5", "NaN", "inf", "0x10", "1_000", "1_0.5", "+1",
+            "--1", "-", ".5", "5.", "1.2.3", "1E3", "\u{0}", "١٢",
+        ] {
             assert_eq!(
                 Quantity::parse(bad),
                 Err(ValidationError::NotANumber),

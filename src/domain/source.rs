@@ -104,13 +104,36 @@ impl GeoPoint {
     }
 }
 
-/// Checks a free-text field: at most [`MAX_TEXT_LEN`] characters, non-empty when required.
+/// Checks a one-line free-text field: at most [`MAX_TEXT_LEN`] characters, no control
+/// characters (PostgreSQL refuses NUL, and logs and terminals misread the others), non-empty
+/// when required.
 pub fn check_text(value: &str, required: bool) -> Result<(), ValidationError> {
     if required && value.trim().is_empty() {
         return Err(ValidationError::Empty);
     }
+    check_length_and_characters(value, |c| !c.is_control(), "printable characters")
+}
+
+/// Checks a description, which may run over several lines: as [`check_text`], but line breaks
+/// and tabs are allowed.
+pub fn check_multiline_text(value: &str) -> Result<(), ValidationError> {
+    check_length_and_characters(
+        value,
+        |c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'),
+        "printable characters, line breaks and tabs",
+    )
+}
+
+fn check_length_and_characters(
+    value: &str,
+    allowed: impl Fn(char) -> bool,
+    alphabet: &'static str,
+) -> Result<(), ValidationError> {
     if value.chars().count() > MAX_TEXT_LEN {
         return Err(ValidationError::TooLong { max: MAX_TEXT_LEN });
+    }
+    if !value.chars().all(allowed) {
+        return Err(ValidationError::BadCharacters { allowed: alphabet });
     }
     Ok(())
 }
@@ -147,6 +170,41 @@ mod tests {
             Err(ValidationError::TooLong { max: MAX_TEXT_LEN })
         );
         assert_eq!(check_text(&long[1..], true), Ok(()));
+    }
+
+    #[test]
+    fn no_text_may_hold_a_nul_or_another_control_character() {
+        for bad in [
+            "a\0b",
+            "\0",
+            "a\u{7f}",
+            "tab\there",
+            "line\nbreak",
+            "\u{1b}[31m",
+        ] {
+            assert!(
+                matches!(
+                    check_text(bad, false),
+                    Err(ValidationError::BadCharacters { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(check_text("Lager Süd – Halle 2", true), Ok(()));
+    }
+
+    #[test]
+    fn a_description_may_break_lines_but_holds_no_other_control_character() {
+        assert_eq!(check_multiline_text("first\r\nsecond\tcolumn"), Ok(()));
+        for bad in ["a\0b", "\u{7}", "\u{85}"] {
+            assert!(
+                matches!(
+                    check_multiline_text(bad),
+                    Err(ValidationError::BadCharacters { .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 }
 

@@ -28,7 +28,7 @@ impl AvailabilityService for AvailabilityApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let scope = scope(&mut v, "scope", req.scope.as_ref());
-        batch_size(&mut v, "skus", req.skus.len());
+        batch_size(&mut v, "skus", req.skus.len())?;
         let skus = sku_list(&mut v, "skus", &req.skus);
         let scope = finish(v, scope)?;
         let (stock, salable) = self.repo.salable_quantities(&scope, &skus).await?;

@@ -16,7 +16,7 @@ use super::{
         reservations::{order_id, order_to_pb, pb_lines, quantity_lines},
         scope, source_code,
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb::{self, fulfilment_service_server::FulfilmentService},
 };
 use crate::{
@@ -155,13 +155,14 @@ impl FulfilmentService for FulfilmentApi {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let kind = format!("low-stock/{}", req.source_code);
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
         let source = if req.source_code.is_empty() {
             Some(None)
         } else {
             source_code(&mut v, "source_code", &req.source_code).map(Some)
         };
-        let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, &kind);
         let after = match page.as_ref().and_then(|p| p.after.as_deref()) {
             Some(key) => match key.split_once('/') {
                 Some((src, sku)) => Some((src.to_owned(), sku.to_owned())),
@@ -184,7 +185,7 @@ impl FulfilmentService for FulfilmentApi {
             .await?;
         let last = items.last().map(|i| format!("{}/{}", i.source_code, i.sku));
         Ok(Response::new(pb::ListLowStockResponse {
-            next_page_token: next_token(&kind, items.len(), page.size, last.as_deref()),
+            next_page_token: next_token(&pages, &kind, items.len(), page.size, last.as_deref()),
             items: items.iter().map(low_stock_to_pb).collect(),
         }))
     }

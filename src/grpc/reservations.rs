@@ -12,7 +12,7 @@ use super::{
         },
         sales_channel, scope, sku,
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb::{self, reservation_service_server::ReservationService},
 };
 use crate::{
@@ -185,9 +185,10 @@ impl ReservationService for ReservationApi {
     ) -> Result<Response<pb::ListOrderReservationsResponse>, Status> {
         let req = request.into_inner();
         let kind = format!("reservations/{}", req.order_id);
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
         let order = order_id(&mut v, "order_id", &req.order_id);
-        let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, &kind);
         let after = match page.as_ref().and_then(|p| p.after.as_deref()) {
             Some(key) => key.parse::<i64>().ok().or_else(|| {
                 v.add("page_token", "is not a token this listing issued");
@@ -202,7 +203,7 @@ impl ReservationService for ReservationApi {
             .await?;
         let last = rows.last().map(|r| r.id.to_string());
         Ok(Response::new(pb::ListOrderReservationsResponse {
-            next_page_token: next_token(&kind, rows.len(), page.size, last.as_deref()),
+            next_page_token: next_token(&pages, &kind, rows.len(), page.size, last.as_deref()),
             reservations: rows.iter().map(reservation_to_pb).collect(),
         }))
     }
@@ -213,10 +214,11 @@ impl ReservationService for ReservationApi {
     ) -> Result<Response<pb::ListSkuHoldersResponse>, Status> {
         let req = request.into_inner();
         let kind = format!("holders/{}", req.sku);
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
         let scope = scope(&mut v, "scope", req.scope.as_ref());
         let sku = sku(&mut v, "sku", &req.sku);
-        let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, &kind);
         let after = match page.as_ref().and_then(|p| p.after.as_deref()) {
             Some(key) => holder_key(key).or_else(|| {
                 v.add("page_token", "is not a token this listing issued");
@@ -232,7 +234,7 @@ impl ReservationService for ReservationApi {
             .map(|h| format!("{}:{}", u8::from(h.is_order), h.id));
         Ok(Response::new(pb::ListSkuHoldersResponse {
             stock_id: stock.get(),
-            next_page_token: next_token(&kind, holders.len(), page.size, last.as_deref()),
+            next_page_token: next_token(&pages, &kind, holders.len(), page.size, last.as_deref()),
             holders: holders.iter().map(holder_to_pb).collect(),
         }))
     }

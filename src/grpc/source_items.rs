@@ -9,7 +9,7 @@ use super::{
         finish, no_duplicates, sku, source_code,
         stock_counts::expected_quantities,
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb::{self, source_item_service_server::SourceItemService},
     stock_counts,
 };
@@ -35,7 +35,7 @@ impl SourceItemService for SourceItemApi {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
-        batch_size(&mut v, "items", req.items.len());
+        batch_size(&mut v, "items", req.items.len())?;
         no_duplicates(
             &mut v,
             req.items.iter().map(|item| (&item.source_code, &item.sku)),
@@ -66,7 +66,7 @@ impl SourceItemService for SourceItemApi {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
-        batch_size(&mut v, "keys", req.keys.len());
+        batch_size(&mut v, "keys", req.keys.len())?;
         no_duplicates(
             &mut v,
             req.keys.iter().map(|k| (&k.source_code, &k.sku)),
@@ -111,6 +111,7 @@ impl SourceItemService for SourceItemApi {
     ) -> Result<Response<pb::ListSourceItemsResponse>, Status> {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
         let filter = match &req.filter {
             Some(pb::list_source_items_request::Filter::Sku(s)) => {
@@ -130,7 +131,7 @@ impl SourceItemService for SourceItemApi {
             Some(SourceItemFilter::Source(code)) => format!("items-by-source/{code}"),
             None => String::new(),
         };
-        let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, &kind);
         let (filter, page) = finish(v, filter.zip(page))?;
         if let SourceItemFilter::Source(code) = &filter {
             scope.check(code)?;
@@ -141,7 +142,7 @@ impl SourceItemService for SourceItemApi {
             .list_source_items(&filter, page.after.as_deref(), page.size, only.as_deref())
             .await?;
         let last = items.last().map(|item| page_key(&filter, item));
-        let next_page_token = next_token(&kind, items.len(), page.size, last.as_deref());
+        let next_page_token = next_token(&pages, &kind, items.len(), page.size, last.as_deref());
         Ok(Response::new(pb::ListSourceItemsResponse {
             items: items.into_iter().map(source_item_to_pb).collect(),
             next_page_token,

@@ -5,9 +5,9 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::{
         catalogue::{source_details, source_to_pb},
-        finish, source_code,
+        finish, source_code, too_long,
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb::{self, source_service_server::SourceService},
 };
 use crate::{
@@ -53,15 +53,17 @@ impl SourceService for SourceApi {
     ) -> Result<Response<pb::ListSourcesResponse>, Status> {
         let only = SourceScope::of(&request).codes();
         let req = request.into_inner();
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
-        let page = page_request(&mut v, req.page_size, &req.page_token, "sources");
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, "sources");
         let page = finish(v, page)?;
         let sources = self
             .repo
             .list_sources(page.after.as_deref(), page.size, only.as_deref())
             .await?;
         let last = sources.last().map(|s| s.code.to_string());
-        let next_page_token = next_token("sources", sources.len(), page.size, last.as_deref());
+        let next_page_token =
+            next_token(&pages, "sources", sources.len(), page.size, last.as_deref());
         Ok(Response::new(pb::ListSourcesResponse {
             sources: sources.into_iter().map(source_to_pb).collect(),
             next_page_token,
@@ -123,6 +125,9 @@ fn parse_new_source(req: pb::CreateSourceRequest) -> Result<Source, Status> {
 fn mask_fields(v: &mut Violations, paths: &[String]) -> Vec<SourceField> {
     if paths.is_empty() {
         return SourceField::ALL.to_vec();
+    }
+    if too_long(v, "update_mask.paths", paths.len()) {
+        return Vec::new();
     }
     paths
         .iter()

@@ -1,6 +1,6 @@
 //! The one place errors become gRPC statuses, with google.rpc error details a client can decode.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use tonic::{Code, Status};
 use tonic_types::{
@@ -14,19 +14,41 @@ pub const ERROR_DOMAIN: &str = "stockd";
 /// How long a client should wait before retrying a call that failed for a passing reason.
 pub const RETRY_DELAY: Duration = Duration::from_millis(200);
 
-/// INVALID_ARGUMENT with one BadRequest field violation per bad field.
+mod budget;
+
+pub use budget::{MAX_DETAILS_HEADER_LEN, base64_len};
+
+/// INVALID_ARGUMENT with one BadRequest field violation per bad field, as many as fit the
+/// trailer; when some are left out, the message says so and an ErrorInfo
+/// (`TOO_MANY_VIOLATIONS`) counts them.
 pub(crate) fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
+    let total = violations.len();
+    let shown = budget::listed(&violations, |v| {
+        budget::echo_len(&v.field) + budget::echo_len(&v.description)
+    });
+    let violations: Vec<PbFieldViolation> = violations
+        .into_iter()
+        .take(shown)
+        .map(|v| PbFieldViolation::new(budget::clip(v.field), budget::clip(v.description)))
+        .collect();
     let message = match violations.as_slice() {
-        [only] => format!("invalid {}: {}", only.field, only.description),
-        many => format!("{} invalid fields", many.len()),
+        [only] if total == 1 => format!("invalid {}: {}", only.field, only.description),
+        _ if shown < total => format!("{total} invalid fields; the first {shown} are listed"),
+        _ => format!("{total} invalid fields"),
     };
-    let details = ErrorDetails::with_bad_request(
-        violations
-            .into_iter()
-            .map(|v| PbFieldViolation::new(v.field, v.description))
-            .collect::<Vec<_>>(),
-    );
+    let mut details = ErrorDetails::with_bad_request(violations);
+    if shown < total {
+        details.set_error_info("TOO_MANY_VIOLATIONS", ERROR_DOMAIN, counts(total, shown));
+    }
     Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// ErrorInfo metadata saying how many entries there were and how many are listed.
+fn counts(total: usize, shown: usize) -> HashMap<String, String> {
+    HashMap::from([
+        ("total".to_owned(), total.to_string()),
+        ("listed".to_owned(), shown.to_string()),
+    ])
 }
 
 impl From<RepoError> for Status {
@@ -47,11 +69,7 @@ impl From<RepoError> for Status {
             RepoError::FailedPrecondition { reason, .. } => Status::with_error_details(
                 Code::FailedPrecondition,
                 message,
-                ErrorDetails::with_error_info(
-                    reason,
-                    ERROR_DOMAIN,
-                    std::collections::HashMap::new(),
-                ),
+                ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
             ),
             RepoError::Refused(refusals) => refused(refusals),
             RepoError::StaleCounts(stale) => stale_counts(stale),
@@ -61,11 +79,7 @@ impl From<RepoError> for Status {
             }
             RepoError::Overloaded { .. } => {
                 let mut details = ErrorDetails::with_retry_info(Some(RETRY_DELAY));
-                details.set_error_info(
-                    "OVERLOADED",
-                    ERROR_DOMAIN,
-                    std::collections::HashMap::new(),
-                );
+                details.set_error_info("OVERLOADED", ERROR_DOMAIN, HashMap::new());
                 Status::with_error_details(Code::Unavailable, message, details)
             }
             RepoError::Aborted(ref cause) => {
@@ -80,22 +94,38 @@ impl From<RepoError> for Status {
     }
 }
 
-/// FAILED_PRECONDITION naming every refused line: a PreconditionFailure violation per line
+/// FAILED_PRECONDITION naming the refused lines: a PreconditionFailure violation per line
 /// (type = reason code, subject = `lines[i]`), and an ErrorInfo whose reason is the first code
-/// with the SKUs of every line in its metadata.
+/// with the SKU of each listed line in its metadata. As many lines are listed as fit the trailer;
+/// when some are left out, the message says so and the metadata counts them.
 fn refused(refusals: Vec<LineRefusal>) -> Status {
+    let total = refusals.len();
+    let shown = budget::listed(&refusals, |r| {
+        let subject = "lines[]".len() + r.line.checked_ilog10().unwrap_or(0) as usize + 1;
+        r.code.len() + 2 * subject + budget::echo_len(&r.sku) + budget::echo_len(&r.message)
+    });
     let message = match refusals.as_slice() {
-        [only] => format!("lines[{}] ({}): {}", only.line, only.sku, only.message),
+        [only] => budget::clip(format!(
+            "lines[{}] ({}): {}",
+            only.line, only.sku, only.message
+        )),
+        _ if shown < total => format!("{total} lines refused; the first {shown} are listed"),
         many => format!("{} lines refused", many.len()),
     };
     let reason = refusals.first().map_or("REFUSED", |r| r.code);
-    let metadata: std::collections::HashMap<String, String> = refusals
-        .iter()
-        .map(|r| (format!("lines[{}]", r.line), r.sku.clone()))
-        .collect();
+    let mut metadata = if shown < total {
+        counts(total, shown)
+    } else {
+        HashMap::new()
+    };
     let violations: Vec<PreconditionViolation> = refusals
         .into_iter()
-        .map(|r| PreconditionViolation::new(r.code, format!("lines[{}]", r.line), r.message))
+        .take(shown)
+        .map(|r| {
+            let subject = format!("lines[{}]", r.line);
+            metadata.insert(subject.clone(), budget::clip(r.sku));
+            PreconditionViolation::new(r.code, subject, budget::clip(r.message))
+        })
         .collect();
     let mut details = ErrorDetails::with_precondition_failure(violations);
     details.set_error_info(reason, ERROR_DOMAIN, metadata);
@@ -296,3 +326,6 @@ mod tests {
         assert!(status.get_details_retry_info().is_some());
     }
 }
+
+#[cfg(test)]
+mod budget_tests;

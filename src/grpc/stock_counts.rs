@@ -8,7 +8,7 @@ use super::{
         finish,
         stock_counts::{adjusted_to_pb, adjustment_request, change_to_pb, history_filter},
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb,
 };
 use crate::{
@@ -51,7 +51,8 @@ pub(super) async fn list_history(
         Some(HistoryFilter::Sku(sku)) => format!("history-by-sku/{sku}"),
         None => String::new(),
     };
-    let page = page_request(&mut v, req.page_size, &req.page_token, &kind);
+    let pages = PageKey::of(repo).await?;
+    let page = page_request(&mut v, &pages, req.page_size, &req.page_token, &kind);
     let before = match page.as_ref().and_then(|p| p.after.as_deref()) {
         None => None,
         Some(key) => match key.parse::<i64>() {
@@ -71,7 +72,7 @@ pub(super) async fn list_history(
         .list_source_item_history(&filter, before, page.size, only.as_deref())
         .await?;
     let last = changes.last().map(|c| c.id.to_string());
-    let next_page_token = next_token(&kind, changes.len(), page.size, last.as_deref());
+    let next_page_token = next_token(&pages, &kind, changes.len(), page.size, last.as_deref());
     Ok(Response::new(pb::ListSourceItemHistoryResponse {
         changes: changes.into_iter().map(change_to_pb).collect(),
         next_page_token,

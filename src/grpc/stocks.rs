@@ -8,7 +8,7 @@ use super::{
         catalogue::{links, stock_to_pb},
         finish, no_duplicates, sales_channel, source_code, stock_id,
     },
-    paging::{next_token, page_request},
+    paging::{PageKey, next_token, page_request},
     pb::{self, stock_service_server::StockService},
 };
 use crate::auth::SourceScope;
@@ -54,8 +54,9 @@ impl StockService for StockApi {
     ) -> Result<Response<pb::ListStocksResponse>, Status> {
         let scope = SourceScope::of(&request);
         let req = request.into_inner();
+        let pages = PageKey::of(&self.repo).await?;
         let mut v = Violations::new();
-        let page = page_request(&mut v, req.page_size, &req.page_token, "stocks");
+        let page = page_request(&mut v, &pages, req.page_size, &req.page_token, "stocks");
         let after = match page.as_ref().and_then(|p| p.after.as_deref()) {
             Some(token) => v
                 .check(
@@ -74,7 +75,8 @@ impl StockService for StockApi {
             scope.retain(&mut stock.links, |link| &link.source);
         }
         let last = stocks.last().map(|s| s.id.get().to_string());
-        let next_page_token = next_token("stocks", stocks.len(), page.size, last.as_deref());
+        let next_page_token =
+            next_token(&pages, "stocks", stocks.len(), page.size, last.as_deref());
         Ok(Response::new(pb::ListStocksResponse {
             stocks: stocks.into_iter().map(stock_to_pb).collect(),
             next_page_token,
@@ -89,7 +91,7 @@ impl StockService for StockApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
-        batch_size(&mut v, "links", req.links.len());
+        batch_size(&mut v, "links", req.links.len())?;
         no_duplicates(&mut v, req.links.iter().map(|l| &l.source_code), |i| {
             format!("links[{i}].source_code")
         });
@@ -108,7 +110,7 @@ impl StockService for StockApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
-        batch_size(&mut v, "source_codes", req.source_codes.len());
+        batch_size(&mut v, "source_codes", req.source_codes.len())?;
         no_duplicates(&mut v, &req.source_codes, |i| format!("source_codes[{i}]"));
         for (i, code) in req.source_codes.iter().enumerate() {
             source_code(&mut v, &format!("source_codes[{i}]"), code);
@@ -128,7 +130,7 @@ impl StockService for StockApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = stock_id(&mut v, "stock_id", req.stock_id);
-        batch_size(&mut v, "sales_channels", req.sales_channels.len());
+        batch_size(&mut v, "sales_channels", req.sales_channels.len())?;
         no_duplicates(
             &mut v,
             req.sales_channels.iter().map(|c| (&c.r#type, &c.code)),

@@ -15,6 +15,7 @@ mod order_batch;
 mod order_batch_stats;
 mod order_dispatch;
 pub mod orders;
+mod page_token_key;
 mod rows;
 mod running_batches;
 pub mod settings;
@@ -71,6 +72,8 @@ pub struct Repo {
     availability_cache: Option<availability_cache::AvailabilityCache>,
     /// Tells other replicas what this one's writes changed, once started.
     publisher: Option<changes::Publisher>,
+    /// The page-token key, once read; shared by every clone.
+    page_token_key: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<[u8]>>>,
 }
 
 impl Repo {
@@ -89,6 +92,7 @@ impl Repo {
             batch_counters: std::sync::Arc::default(),
             availability_cache: None,
             publisher: None,
+            page_token_key: std::sync::Arc::default(),
         }
     }
 

@@ -326,3 +326,24 @@ async fn a_source_scoped_admin_sees_and_changes_only_their_sources(pool: PgPool)
         .unwrap_err();
     assert_eq!(global.code(), Code::PermissionDenied);
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_bearer_scheme_may_be_written_in_any_case(pool: PgPool) {
+    let (secured, _open) = spawn(pool).await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let mut request = Request::new(pb::GetSalableQuantitiesRequest {
+            scope: Some(stock(1)),
+            skus: vec!["A".into()],
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("{scheme} t-storefront").parse().expect("ascii"),
+        );
+        let answer = pb::availability_service_client::AvailabilityServiceClient::new(
+            secured.channel.clone(),
+        )
+        .get_salable_quantities(request)
+        .await;
+        assert!(answer.is_ok(), "{scheme}: {answer:?}");
+    }
+}

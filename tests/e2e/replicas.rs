@@ -32,12 +32,12 @@ impl Drop for ChildGuard {
 }
 
 /// A `stockd serve` process and a channel to it.
-struct Replica {
+pub(crate) struct Replica {
     _child: ChildGuard,
-    channel: Channel,
+    pub(crate) channel: Channel,
 }
 
-async fn start_replica(url: &str) -> Replica {
+pub(crate) async fn start_replica(url: &str) -> Replica {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")

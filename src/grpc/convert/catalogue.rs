@@ -3,8 +3,11 @@
 use super::{non_negative_quantity, qty, sku, source_code};
 use crate::{
     domain::{
-        SourceItem, SourceItemStatus,
-        source::{Address, Contact, GeoField, GeoPoint, Source, SourceDetails, check_text},
+        SourceItem, SourceItemStatus, ValidationError,
+        source::{
+            Address, Contact, GeoField, GeoPoint, Source, SourceDetails, check_multiline_text,
+            check_text,
+        },
         stock::{SourceLink, Stock},
     },
     grpc::pb,
@@ -20,27 +23,29 @@ pub(crate) fn source_details(
     s: &pb::Source,
     require_name: bool,
 ) -> SourceDetails {
-    let mut text = |field: &str, value: &str, required: bool| {
-        v.check(format!("{prefix}.{field}"), check_text(value, required));
-        value.to_owned()
-    };
+    let mut text =
+        |field: &str, value: &str, rule: &dyn Fn(&str) -> Result<(), ValidationError>| {
+            v.check(format!("{prefix}.{field}"), rule(value));
+            value.to_owned()
+        };
+    let line = |value: &str| check_text(value, false);
     let address = s.address.clone().unwrap_or_default();
     let contact = s.contact.clone().unwrap_or_default();
     let details = SourceDetails {
-        name: text("name", &s.name, require_name),
-        description: text("description", &s.description, false),
+        name: text("name", &s.name, &|value| check_text(value, require_name)),
+        description: text("description", &s.description, &check_multiline_text),
         address: Address {
-            country: text("address.country", &address.country, false),
-            region: text("address.region", &address.region, false),
-            city: text("address.city", &address.city, false),
-            postcode: text("address.postcode", &address.postcode, false),
-            street: text("address.street", &address.street, false),
+            country: text("address.country", &address.country, &line),
+            region: text("address.region", &address.region, &line),
+            city: text("address.city", &address.city, &line),
+            postcode: text("address.postcode", &address.postcode, &line),
+            street: text("address.street", &address.street, &line),
         },
         location: None,
         contact: Contact {
-            name: text("contact.name", &contact.name, false),
-            email: text("contact.email", &contact.email, false),
-            phone: text("contact.phone", &contact.phone, false),
+            name: text("contact.name", &contact.name, &line),
+            email: text("contact.email", &contact.email, &line),
+            phone: text("contact.phone", &contact.phone, &line),
         },
     };
     SourceDetails {

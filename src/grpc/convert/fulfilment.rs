@@ -1,7 +1,7 @@
 //! Shipments, returns, source selection and consistency reports between protobuf and the
 //! repository.
 
-use super::{MAX_BATCH, batch_size, decimal, no_duplicates, positive_quantity, sku, source_code};
+use super::{MAX_BATCH, batch_fits, decimal, no_duplicates, positive_quantity, sku, source_code};
 use crate::{
     domain::{
         fulfilment::SourceLine,
@@ -22,7 +22,9 @@ pub(crate) fn source_lines<'a>(
     field: &str,
     lines: impl ExactSizeIterator<Item = (&'a str, &'a str, &'a str)> + Clone,
 ) -> Option<Vec<SourceLine>> {
-    batch_size(v, field, lines.len());
+    if !batch_fits(v, field, lines.len()) {
+        return None;
+    }
     let before = v.len();
     no_duplicates(v, lines.clone().map(|(s, src, _)| (s, src)), |i| {
         format!("{field}[{i}]")

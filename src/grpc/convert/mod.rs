@@ -29,13 +29,34 @@ pub(crate) fn finish<T>(v: Violations, value: Option<T>) -> Result<T, tonic::Sta
     v.require(value).map_err(super::status::invalid_argument)
 }
 
-/// Checks a batch is neither empty nor over [`MAX_BATCH`].
-pub(crate) fn batch_size(v: &mut Violations, field: &str, len: usize) {
+/// Checks a batch's length before any entry is read: an oversized batch ends the call at once
+/// with that one violation (with those recorded before it), so a 100,000-entry batch costs no
+/// more than a 1,001-entry one; an empty batch is recorded with the request's other violations.
+pub(crate) fn batch_size(v: &mut Violations, field: &str, len: usize) -> Result<(), tonic::Status> {
+    if batch_fits(v, field, len) {
+        Ok(())
+    } else {
+        Err(super::status::invalid_argument(
+            std::mem::take(v).into_vec(),
+        ))
+    }
+}
+
+/// Records an empty or oversized batch; false when it is too long for its entries to be read.
+pub(crate) fn batch_fits(v: &mut Violations, field: &str, len: usize) -> bool {
     if len == 0 {
         v.add(field, "must not be empty");
-    } else if len > MAX_BATCH {
+    }
+    !too_long(v, field, len)
+}
+
+/// Records a list over [`MAX_BATCH`] (one violation on the list); true when it is.
+pub(crate) fn too_long(v: &mut Violations, field: &str, len: usize) -> bool {
+    let over = len > MAX_BATCH;
+    if over {
         v.add(field, format!("must have at most {MAX_BATCH} entries"));
     }
+    over
 }
 
 /// Reports every entry whose key was already seen earlier in the batch, named by `name(index)`;
@@ -104,11 +125,11 @@ pub(crate) fn non_negative_quantity(
     )
 }
 
-/// Parses an ISO date.
+/// Parses an ISO date, written exactly `YYYY-MM-DD`.
 pub(crate) fn date(v: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
     v.check(
         field,
-        NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| "must be a date like 2026-12-01"),
+        crate::validation::parse_iso_date(value).ok_or("must be a date like 2026-12-01"),
     )
 }
 
@@ -179,5 +200,35 @@ mod tests {
         assert_eq!(fields, ["skus[2]", "skus[4]", "skus[3]"]);
         let parsed: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         assert_eq!(parsed, ["A", "B", "A", "B"]);
+    }
+
+    #[test]
+    fn an_oversized_batch_is_one_violation_and_no_entry_is_read() {
+        let mut v = Violations::new();
+        v.add("scope", "must name a stock_id or a sales_channel");
+        let status = batch_size(&mut v, "skus", 100_000).unwrap_err();
+        let bad = tonic_types::StatusExt::get_details_bad_request(&status).unwrap();
+        let fields: Vec<&str> = bad
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(fields, ["scope", "skus"]);
+        assert_eq!(
+            bad.field_violations[1].description,
+            "must have at most 1000 entries"
+        );
+        assert!(batch_size(&mut Violations::new(), "skus", MAX_BATCH).is_ok());
+    }
+
+    #[test]
+    fn oversized_lines_are_refused_whole_before_any_line_is_parsed() {
+        let bad_line = ("\0", "1_000");
+        let lines = vec![bad_line; 100_000];
+        let mut v = Violations::new();
+        let parsed = reservations::quantity_lines(&mut v, "lines", lines.iter().copied(), false);
+        assert!(parsed.is_none());
+        let fields: Vec<String> = v.into_vec().into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, ["lines"]);
     }
 }

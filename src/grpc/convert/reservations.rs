@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::{
-    MAX_BATCH, availability::message_to_pb, batch_size, decimal, no_duplicates, positive_quantity,
+    MAX_BATCH, availability::message_to_pb, batch_fits, decimal, no_duplicates, positive_quantity,
     sku,
 };
 use crate::{
@@ -57,8 +57,13 @@ pub(crate) fn quantity_lines<'a>(
     lines: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     may_be_empty: bool,
 ) -> Option<Vec<(Sku, Quantity)>> {
-    if lines.len() > 0 || !may_be_empty {
-        batch_size(v, field, lines.len());
+    let fits = if lines.len() > 0 || !may_be_empty {
+        batch_fits(v, field, lines.len())
+    } else {
+        true
+    };
+    if !fits {
+        return None;
     }
     let before = v.len();
     no_duplicates(v, lines.clone().map(|(s, _)| s), |i| {

@@ -1,6 +1,6 @@
 //! Settings between protobuf and the domain.
 
-use super::{date, iso_date, qty, quantity};
+use super::{date, iso_date, qty, quantity, too_long};
 use crate::{
     domain::{
         BackorderMode, EffectiveItemSettings, EffectiveProductSettings, GlobalSettings,
@@ -19,6 +19,11 @@ pub(crate) fn patch(
     level: SettingLevel,
 ) -> SettingsPatch {
     let values = set.map(|s| values(v, s)).unwrap_or_default();
+    let clear = if too_long(v, "clear", clear.len()) {
+        &[]
+    } else {
+        clear
+    };
     let clear: Vec<SettingField> = clear
         .iter()
         .enumerate()

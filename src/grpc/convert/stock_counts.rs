@@ -25,7 +25,10 @@ pub(crate) fn adjustment_request(
     );
     let reason = adjustment_reason(v, req.reason);
     let note = v.check("note", check_note(&req.note));
-    super::batch_size(v, "lines", req.lines.len());
+    if !super::batch_fits(v, "lines", req.lines.len()) {
+        // Too long to read its entries: the one violation names the list.
+        return None;
+    }
     no_duplicates(v, req.lines.iter().map(|l| (&l.source_code, &l.sku)), |i| {
         format!("lines[{i}]")
     });
