@@ -1,20 +1,26 @@
 //! Retries and copies of PlaceOrder are answered from what is stored before the stock is looked
 //! at: a placed order stays placed after a sell-out, and copies of a refused order are refused
-//! alike, on one server or two.
+//! alike, on one server or on two processes.
 
 use sqlx::PgPool;
 use stockd::{grpc::pb, repo::MIGRATOR};
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 
 use crate::{
     orders::{futures_join_all, line, order, refusals},
-    support::TestApp,
+    replicas::start_replica,
+    support::{ReservationServiceClient, TestApp, own_database_url},
 };
 
-/// Every copy's outcome: its refusals with their messages, or "placed".
-async fn copies(apps: &[&TestApp], request: &pb::PlaceOrderRequest, count: usize) -> Vec<String> {
+/// Every copy's outcome, sent round-robin to the servers: its refusals with their messages, or
+/// "placed".
+async fn copies(
+    servers: &[&Channel],
+    request: &pb::PlaceOrderRequest,
+    count: usize,
+) -> Vec<String> {
     let calls = (0..count).map(|i| {
-        let mut client = apps[i % apps.len()].reservations();
+        let mut client = ReservationServiceClient::new(servers[i % servers.len()].clone());
         let request = request.clone();
         async move { client.place_order(request).await }
     });
@@ -74,7 +80,7 @@ async fn concurrent_copies_of_an_order_that_does_not_fit_are_all_refused_alike(p
     app.stock_items(&[("default", "HOT", "1")]).await;
     let request = order("too-big", vec![line("HOT", "5")]);
 
-    let outcomes = copies(&[&app], &request, 64).await;
+    let outcomes = copies(&[&app.channel], &request, 64).await;
 
     assert!(outcomes[0].contains("NOT_ENOUGH_QTY"), "{}", outcomes[0]);
     assert!(outcomes.iter().all(|o| o == &outcomes[0]), "{outcomes:#?}");
@@ -82,16 +88,18 @@ async fn concurrent_copies_of_an_order_that_does_not_fit_are_all_refused_alike(p
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn sold_out_replays_and_refused_copies_agree_across_two_servers(pool: PgPool) {
-    let one = TestApp::spawn(pool.clone()).await;
-    let two = TestApp::spawn(pool.clone()).await;
-    one.stock_items(&[("default", "HOT", "4")]).await;
+async fn sold_out_replays_and_refused_copies_agree_across_two_processes(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.stock_items(&[("default", "HOT", "4")]).await;
+    let url = own_database_url(&pool);
+    let (one, two) = (start_replica(&url).await, start_replica(&url).await);
+    let (one, two) = (&one.channel, &two.channel);
     let fits = order("fits", vec![line("HOT", "4")]);
-    let placed = copies(&[&one, &two], &fits, 32).await;
+    let placed = copies(&[one, two], &fits, 32).await;
     assert!(placed.iter().all(|o| o == "placed"), "{placed:#?}");
 
-    let sold_out = copies(&[&two, &one], &fits, 32).await;
-    let too_big = copies(&[&one, &two], &order("too-big", vec![line("HOT", "1")]), 32).await;
+    let sold_out = copies(&[two, one], &fits, 32).await;
+    let too_big = copies(&[one, two], &order("too-big", vec![line("HOT", "1")]), 32).await;
 
     assert!(sold_out.iter().all(|o| o == "placed"), "{sold_out:#?}");
     assert!(too_big[0].contains("NOT_ENOUGH_QTY"), "{}", too_big[0]);
