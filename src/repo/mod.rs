@@ -13,6 +13,7 @@ mod order_batch;
 mod order_batch_stats;
 mod order_dispatch;
 pub mod orders;
+mod read_replicas;
 mod rows;
 mod running_batches;
 pub mod settings;
@@ -36,6 +37,7 @@ use changes::Change;
 pub use error::RepoError;
 pub use order_batch_stats::OrderBatchStats;
 pub use order_dispatch::{DEFAULT_ORDER_BATCH_MIN_WAITING, DEFAULT_ORDER_BATCHES, OrderBatching};
+pub use read_replicas::{DEFAULT_READ_REPLICA_MAX_LAG, ReadReplicaStats, ReadRoutingStats};
 
 use crate::{
     clock::{SharedClock, SystemClock},
@@ -69,6 +71,8 @@ pub struct Repo {
     availability_cache: Option<availability_cache::AvailabilityCache>,
     /// Tells other replicas what this one's writes changed, once started.
     publisher: Option<changes::Publisher>,
+    /// Standbys that may answer reads which feed no decision, when configured.
+    read_replicas: Option<read_replicas::ReadReplicas>,
 }
 
 impl Repo {
@@ -87,6 +91,7 @@ impl Repo {
             batch_counters: std::sync::Arc::default(),
             availability_cache: None,
             publisher: None,
+            read_replicas: None,
         }
     }
 
