@@ -58,6 +58,13 @@ impl Standby {
         let at = self.caught_up_at.load(Ordering::SeqCst);
         (at != 0).then(|| now.saturating_sub(at))
     }
+
+    /// Whether reads may go to it at `now`: its last check answered, as a standby, and it is
+    /// within the bound.
+    fn healthy(&self, now: u64, max_lag_nanos: u64) -> bool {
+        self.reachable.load(Ordering::SeqCst)
+            && self.lag_nanos(now).is_some_and(|lag| lag <= max_lag_nanos)
+    }
 }
 
 #[derive(Debug)]
@@ -149,11 +156,8 @@ impl ReadReplicas {
         (0..standbys.len())
             .map(|i| &standbys[(start + i) % standbys.len()])
             .find(|standby| {
-                standby.reachable.load(Ordering::SeqCst)
+                standby.healthy(now, self.0.max_lag_nanos)
                     && standby.caught_up_at.load(Ordering::SeqCst) > after
-                    && standby
-                        .lag_nanos(now)
-                        .is_some_and(|lag| lag <= self.0.max_lag_nanos)
             })
     }
 
@@ -164,15 +168,11 @@ impl ReadReplicas {
             .0
             .standbys
             .iter()
-            .map(|standby| {
-                let lag = standby.lag_nanos(now);
-                ReadReplicaStats {
-                    name: standby.name.clone(),
-                    healthy: standby.reachable.load(Ordering::SeqCst)
-                        && lag.is_some_and(|lag| lag <= self.0.max_lag_nanos),
-                    lag: lag.map(Duration::from_nanos),
-                    reads: standby.reads.load(Ordering::Relaxed),
-                }
+            .map(|standby| ReadReplicaStats {
+                name: standby.name.clone(),
+                healthy: standby.healthy(now, self.0.max_lag_nanos),
+                lag: standby.lag_nanos(now).map(Duration::from_nanos),
+                reads: standby.reads.load(Ordering::Relaxed),
             })
             .collect();
         ReadRoutingStats {
@@ -415,16 +415,19 @@ async fn replayed(
 
 /// Moves the standby's catch-up time to the newest sample at or below its replayed position.
 fn note_caught_up(shared: &Shared, standby: &Standby, replayed: u64) {
-    let reached = shared.samples.lock().ok().and_then(|samples| {
-        samples
-            .iter()
-            .rev()
-            .find(|(_, lsn)| *lsn <= replayed)
-            .map(|(at, _)| *at)
-    });
+    let reached = (shared.samples.lock().ok()).and_then(|samples| reached(&samples, replayed));
     if let Some(at) = reached {
         standby.caught_up_at.fetch_max(at, Ordering::SeqCst);
     }
+}
+
+/// When the newest sample at or below `replayed` began, if any.
+fn reached(samples: &VecDeque<(u64, u64)>, replayed: u64) -> Option<u64> {
+    samples
+        .iter()
+        .rev()
+        .find(|(_, lsn)| *lsn <= replayed)
+        .map(|(at, _)| *at)
 }
 
 #[cfg(test)]
@@ -454,6 +457,17 @@ mod tests {
         assert_eq!(samples, VecDeque::from([(20, 2), (30, 3)]));
         prune(&mut samples, 100);
         assert_eq!(samples, VecDeque::from([(30, 3)]));
+    }
+
+    #[test]
+    fn a_standby_has_caught_up_with_the_newest_sample_it_has_replayed() {
+        // An idle primary repeats its position: a standby there has caught up with the newest.
+        let idle: VecDeque<(u64, u64)> = [(10, 500), (20, 500), (30, 500)].into();
+        assert_eq!(reached(&idle, 500), Some(30));
+        let busy: VecDeque<(u64, u64)> = [(10, 100), (20, 200), (30, 300)].into();
+        assert_eq!(reached(&busy, 250), Some(20));
+        assert_eq!(reached(&busy, 300), Some(30));
+        assert_eq!(reached(&busy, 99), None, "behind every sample kept");
     }
 
     #[test]
