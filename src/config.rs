@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     domain::HoldPolicy,
@@ -153,6 +153,78 @@ pub struct ServeConfig {
     /// Traces, metrics and the database readiness check.
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    /// Standbys that answer reads which feed no decision.
+    #[command(flatten)]
+    pub read_replicas: ReadReplicaConfig,
+}
+
+/// Read replicas: streaming standbys of the primary (docs/operations.md, "Read replicas").
+#[derive(Debug, Clone, Args)]
+pub struct ReadReplicaConfig {
+    /// PostgreSQL URL of a streaming standby; repeat the flag, or separate URLs with commas or
+    /// spaces (a comma inside one URL's host list stays part of it).
+    #[arg(
+        long = "read-database-url",
+        env = "STOCKD_READ_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub read_database_urls: Vec<SecretString>,
+    /// Milliseconds a standby may be behind the primary and still serve reads.
+    #[arg(
+        long,
+        env = "STOCKD_READ_REPLICA_MAX_LAG_MS",
+        default_value_t = DEFAULT_READ_REPLICA_MAX_LAG_MS
+    )]
+    pub read_replica_max_lag_ms: u64,
+}
+
+/// How far behind a standby may be unless configured: 1 second.
+pub const DEFAULT_READ_REPLICA_MAX_LAG_MS: u64 = 1_000;
+
+impl ReadReplicaConfig {
+    /// Each standby's URL, the lists split apart.
+    pub fn urls(&self) -> Vec<SecretString> {
+        self.read_database_urls
+            .iter()
+            .flat_map(|list| split_urls(list.expose_secret()))
+            .map(SecretString::from)
+            .collect()
+    }
+
+    /// The lag bound as a duration.
+    pub fn max_lag(&self) -> Duration {
+        Duration::from_millis(self.read_replica_max_lag_ms)
+    }
+
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.read_replica_max_lag_ms == 0 {
+            return Err("STOCKD_READ_REPLICA_MAX_LAG_MS must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Splits a list of URLs at spaces, and at commas that start another `postgres://` or
+/// `postgresql://` URL, so that a multi-host URL (`postgres://a:5432,b:5432/db`) stays whole.
+fn split_urls(list: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for word in list.split_whitespace() {
+        let mut current = String::new();
+        for piece in word.split(',').filter(|piece| !piece.is_empty()) {
+            let starts_url = piece.starts_with("postgres://") || piece.starts_with("postgresql://");
+            if starts_url && !current.is_empty() {
+                urls.push(std::mem::take(&mut current));
+            } else if !current.is_empty() {
+                current.push(',');
+            }
+            current.push_str(piece);
+        }
+        if !current.is_empty() {
+            urls.push(current);
+        }
+    }
+    urls
 }
 
 /// TLS from a certificate and key; without them gRPC is plaintext (TLS then belongs to the
@@ -315,6 +387,7 @@ impl ServeConfig {
     /// Cross-field checks clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.telemetry.validate()?;
+        self.read_replicas.validate()?;
         if self.database.db_max_connections == 0 {
             return Err("STOCKD_DB_MAX_CONNECTIONS must be at least 1".into());
         }
@@ -438,6 +511,42 @@ mod tests {
         assert_eq!(eager.validate(), Ok(()));
         assert_eq!(eager.order_batching().min_waiting, 1);
         assert_eq!(eager.order_batching().in_flight, 3);
+    }
+
+    fn urls(config: &ServeConfig) -> Vec<String> {
+        let urls = config.read_replicas.urls();
+        urls.iter().map(|u| u.expose_secret().to_owned()).collect()
+    }
+
+    #[test]
+    fn read_replica_urls_split_at_spaces_and_at_commas_before_a_scheme() {
+        assert!(urls(&serve(&[])).is_empty());
+        let listed = serve(&[
+            "--read-database-url",
+            "postgres://a/db,postgresql://b:1,c:2/db  postgres://d/db,",
+            "--read-database-url",
+            "postgres://e/db",
+        ]);
+        assert_eq!(
+            urls(&listed),
+            [
+                "postgres://a/db",
+                "postgresql://b:1,c:2/db",
+                "postgres://d/db",
+                "postgres://e/db"
+            ]
+        );
+    }
+
+    #[test]
+    fn read_replicas_may_lag_a_second_by_default_and_not_zero() {
+        assert_eq!(serve(&[]).read_replicas.max_lag(), Duration::from_secs(1));
+        let zero = serve(&["--read-replica-max-lag-ms", "0"]);
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .contains("STOCKD_READ_REPLICA_MAX_LAG_MS")
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     db_check: DbCheck,
     tls: Option<Tls>,
+    read_replicas: Vec<PgPool>,
+    read_replica_max_lag: Duration,
 }
 
 /// A PEM certificate chain and private key to serve gRPC over TLS, and the plaintext listener
@@ -70,7 +72,17 @@ impl Application {
             metrics_listener: None,
             db_check: DbCheck::default(),
             tls: None,
+            read_replicas: Vec::new(),
+            read_replica_max_lag: repo::DEFAULT_READ_REPLICA_MAX_LAG,
         }
+    }
+
+    /// Sends reads that feed no decision to these standbys while they are within `max_lag` of
+    /// the primary (docs/decisions/0012-read-replicas.md).
+    pub fn with_read_replicas(mut self, standbys: Vec<PgPool>, max_lag: Duration) -> Self {
+        self.read_replicas = standbys;
+        self.read_replica_max_lag = max_lag;
+        self
     }
 
     /// Serves gRPC over TLS (and health in plaintext on its own listener, if given).
@@ -147,6 +159,11 @@ impl Application {
         let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy)
             .with_availability_cache(self.availability_cache)
             .with_change_notices(notices.clone())
+            .with_read_replicas(
+                self.read_replicas,
+                self.read_replica_max_lag,
+                notices.clone(),
+            )
             .with_order_batching(self.order_batching);
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
@@ -212,6 +229,7 @@ impl Application {
             endpoint.stop().await;
         }
         repo.pool().close().await;
+        repo.close_read_replicas().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -274,7 +292,8 @@ pub async fn serve(config: ServeConfig, tokens: Option<TokenTable>) -> anyhow::R
         .with_order_batching(config.order_batching())
         .with_sweep_interval(config.sweep_interval())
         .with_history_retention(config.history_retention())
-        .with_db_check(config.telemetry.db_check());
+        .with_db_check(config.telemetry.db_check())
+        .with_read_replicas(read_replicas(&config)?, config.read_replicas.max_lag());
     if let Some(addr) = config.telemetry.metrics_addr {
         let listener = TcpListener::bind(addr)
             .await
@@ -294,6 +313,31 @@ pub async fn serve(config: ServeConfig, tokens: Option<TokenTable>) -> anyhow::R
         "stockd serving gRPC"
     );
     app.run_until(crate::shutdown::signal()).await
+}
+
+/// A lazily connecting pool per read replica, with the primary's pool settings.
+fn read_replicas(config: &ServeConfig) -> anyhow::Result<Vec<PgPool>> {
+    let urls = config.read_replicas.urls();
+    if !urls.is_empty() {
+        tracing::info!(
+            replicas = urls.len(),
+            "reads that feed no decision may use replicas"
+        );
+    }
+    urls.into_iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let database = crate::config::DatabaseConfig {
+                database_url: url,
+                // A replica that stops answering holds a read up for this long before the
+                // primary answers it instead.
+                db_acquire_timeout_secs: config.database.db_acquire_timeout_secs.min(1),
+                ..config.database.clone()
+            };
+            repo::connect(&database)
+                .with_context(|| format!("reading STOCKD_READ_DATABASE_URL (URL {})", i + 1))
+        })
+        .collect()
 }
 
 /// Reads the certificate and key, and binds the plaintext health port, when TLS is configured.

@@ -78,6 +78,9 @@ fn respond(request: &Request<Incoming>, metrics: &Metrics, repo: &Repo) -> Respo
             if let Some(stats) = repo.availability_cache_stats() {
                 metrics.sample_availability_cache(&stats);
             }
+            if let Some(stats) = repo.read_routing_stats() {
+                metrics.sample_read_routing(&stats);
+            }
             let mut response = Response::new(metrics.render());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 pub use endpoint::{MetricsEndpoint, serve};
 
-use crate::repo::{AvailabilityCacheStats, OrderBatchStats, holds::Compaction};
+use crate::repo::{AvailabilityCacheStats, OrderBatchStats, ReadRoutingStats, holds::Compaction};
 
 /// gRPC calls answered, by `service`, `method` and `code` (the gRPC status name, e.g. `OK`).
 pub const GRPC_REQUESTS: &str = "stockd_grpc_requests_total";
@@ -65,6 +65,15 @@ pub const CACHE_LISTENING: &str = "stockd_availability_cache_listening";
 pub const CACHE_ENTRIES: &str = "stockd_availability_cache_entries";
 /// GetSalableQuantities SKUs by `source`: `cache` (answered from an entry) or `database`.
 pub const CACHE_SKUS: &str = "stockd_availability_cache_skus_total";
+/// Read replicas that may serve reads now (reachable, a standby, within the lag bound).
+pub const READ_REPLICAS_HEALTHY: &str = "stockd_read_replicas_healthy";
+/// 1 while the read replica named by `replica` (`host:port`) may serve reads, else 0.
+pub const READ_REPLICA_HEALTHY: &str = "stockd_read_replica_healthy";
+/// Seconds the read replica named by `replica` is behind the primary, as last checked.
+pub const READ_REPLICA_LAG: &str = "stockd_read_replica_lag_seconds";
+/// Reads that may use a replica (GetSalableQuantities, the List RPCs), by `target`: `primary`,
+/// or `replica` with the `replica` label naming which.
+pub const ROUTED_READS: &str = "stockd_routed_reads_total";
 
 /// Latency buckets in seconds: a cached read takes about a millisecond, a contended order tens.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -160,6 +169,10 @@ impl Metrics {
                 CACHE_SKUS,
                 "GetSalableQuantities SKUs answered from the availability cache or the database.",
             ),
+            (
+                ROUTED_READS,
+                "Reads that may use a read replica, by the server that answered them.",
+            ),
         ];
         for (name, help) in counters {
             self.recorder
@@ -180,6 +193,18 @@ impl Metrics {
                 "1 while the availability cache hears change notices and serves entries.",
             ),
             (CACHE_ENTRIES, "Entries the availability cache holds."),
+            (
+                READ_REPLICAS_HEALTHY,
+                "Read replicas that may serve reads now.",
+            ),
+            (
+                READ_REPLICA_HEALTHY,
+                "1 while this read replica may serve reads.",
+            ),
+            (
+                READ_REPLICA_LAG,
+                "Seconds this read replica is behind the primary.",
+            ),
         ];
         for (name, help) in gauges {
             self.recorder
@@ -300,6 +325,27 @@ impl Metrics {
             .absolute(stats.served);
         self.counter(CACHE_SKUS, vec![Label::new("source", "database")])
             .absolute(stats.read);
+    }
+
+    /// Samples the read replicas' state and where routed reads went.
+    pub fn sample_read_routing(&self, stats: &ReadRoutingStats) {
+        self.counter(ROUTED_READS, vec![Label::new("target", "primary")])
+            .absolute(stats.primary_reads);
+        let healthy = stats.replicas.iter().filter(|r| r.healthy).count();
+        // usize → f64: replica counts are tiny.
+        self.gauge(READ_REPLICAS_HEALTHY, vec![])
+            .set(healthy as f64);
+        for replica in &stats.replicas {
+            let name = || vec![Label::new("replica", replica.name.clone())];
+            self.gauge(READ_REPLICA_HEALTHY, name())
+                .set(f64::from(u8::from(replica.healthy)));
+            if let Some(lag) = replica.lag {
+                self.gauge(READ_REPLICA_LAG, name()).set(lag.as_secs_f64());
+            }
+            let target = [Label::new("target", "replica")].into_iter();
+            self.counter(ROUTED_READS, target.chain(name()).collect())
+                .absolute(replica.reads);
+        }
     }
 
     /// The registry in the Prometheus text format.

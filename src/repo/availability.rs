@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use super::{
     Repo, RepoError,
@@ -104,7 +104,9 @@ impl Repo {
             cache.count(0, skus.len());
         }
         let names: Vec<&str> = skus.iter().map(Sku::as_str).collect();
-        let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
+        let (stock, snapshot) = self
+            .read_anywhere(0, |pool| self.scoped_snapshot(pool, scope, &names, None))
+            .await?;
         let no_settings = ProductSettings::default();
         let salable = skus
             .iter()
@@ -141,7 +143,14 @@ impl Repo {
             _ => {
                 let names: Vec<&str> = misses.iter().map(|s| s.as_str()).collect();
                 let ticket = cache.ticket();
-                let (stock, snapshot) = self.scoped_snapshot(scope, &names, None).await?;
+                // A read replica must have replayed every change this cache has heard of for
+                // these SKUs, or it could refill an entry with what the change replaced.
+                let changed_at = cache.changed_at(&misses);
+                let (stock, snapshot) = self
+                    .read_anywhere(changed_at, |pool| {
+                        self.scoped_snapshot(pool, scope, &names, None)
+                    })
+                    .await?;
                 let (scope_entry, loaded) =
                     cache.remember(scope, stock, &snapshot, &misses, now, ticket);
                 let mut loaded = loaded.into_iter();
@@ -169,7 +178,9 @@ impl Repo {
         cart: Option<&CartId>,
     ) -> Result<(StockId, Vec<QuantityCheck>), RepoError> {
         let skus: Vec<&str> = lines.iter().map(|(sku, _)| sku.as_str()).collect();
-        let (stock, snapshot) = self.scoped_snapshot(scope, &skus, cart).await?;
+        let (stock, snapshot) = self
+            .scoped_snapshot(self.pool.clone(), scope, &skus, cart)
+            .await?;
         let no_settings = ProductSettings::default();
         let checks = lines
             .iter()
@@ -178,18 +189,21 @@ impl Repo {
         Ok((stock, checks))
     }
 
+    /// The scope's stock and its view of `skus`, read from `pool` (the primary, or a read
+    /// replica for reads that feed no decision).
     async fn scoped_snapshot(
         &self,
+        pool: PgPool,
         scope: &StockScope,
         skus: &[&str],
         cart: Option<&CartId>,
     ) -> Result<(StockId, Snapshot), RepoError> {
         if skus.is_empty() {
             let stock = self.resolve_stock(scope).await?;
-            let global = load_global(&self.pool, false).await?;
+            let global = load_global(&pool, false).await?;
             return Ok((stock, Snapshot::with_global(global)));
         }
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = pool.acquire().await?;
         match query_snapshot(&mut conn, scope, skus, self.clock.now(), cart).await? {
             Some(found) => Ok(found),
             None => Err(scope_not_found(scope)),

@@ -27,6 +27,7 @@ use quick_cache::{DefaultHashBuilder, Equivalent, sync::Cache};
 use super::{
     availability::{Snapshot, StockScope},
     changes::Change,
+    read_replicas::monotonic_nanos,
 };
 use crate::domain::{ProductSettings, SalableQuantity, Sku, StockId, salable_quantity};
 
@@ -110,6 +111,10 @@ struct Changes {
     everything_at: AtomicU64,
     /// The last change to any SKU of each stripe.
     stripes: Vec<AtomicU64>,
+    /// When each stripe last changed, and everything last did (`monotonic_nanos`): a read
+    /// replica must have caught up past them before its reads may be kept.
+    stripe_times: Vec<AtomicU64>,
+    everything_time: AtomicU64,
     hasher: DefaultHashBuilder,
     /// Whether change notices from other replicas are arriving.
     listening: AtomicBool,
@@ -119,9 +124,17 @@ struct Changes {
 
 impl Changes {
     fn stripe(&self, sku: &Sku) -> &AtomicU64 {
+        &self.stripes[self.stripe_index(sku)]
+    }
+
+    fn stripe_time(&self, sku: &Sku) -> &AtomicU64 {
+        &self.stripe_times[self.stripe_index(sku)]
+    }
+
+    fn stripe_index(&self, sku: &Sku) -> usize {
         let hash = self.hasher.hash_one(sku.as_str());
         // The modulo keeps the index below the stripe count, so it fits in usize.
-        &self.stripes[(hash % CHANGE_STRIPES as u64) as usize]
+        (hash % CHANGE_STRIPES as u64) as usize
     }
 }
 
@@ -155,6 +168,8 @@ impl AvailabilityCache {
                 sequence: AtomicU64::new(0),
                 everything_at: AtomicU64::new(0),
                 stripes: (0..CHANGE_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+                stripe_times: (0..CHANGE_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+                everything_time: AtomicU64::new(0),
                 hasher: DefaultHashBuilder::default(),
                 listening: AtomicBool::new(false),
                 stocks: RwLock::new(HashSet::new()),
@@ -196,9 +211,21 @@ impl AvailabilityCache {
 
     /// Drops the entries a change makes wrong, and any read in flight that covers them.
     pub(super) fn apply(&self, change: &Change) {
+        // The time goes first: a ticket that counts this change must also see when it came.
+        let now = monotonic_nanos();
         match change {
-            Change::Skus(skus) if skus.len() <= MAX_SKUS_PER_CHANGE => self.drop_skus(skus),
+            Change::Skus(skus) if skus.len() <= MAX_SKUS_PER_CHANGE => {
+                for sku in skus {
+                    self.changes
+                        .stripe_time(sku)
+                        .fetch_max(now, Ordering::SeqCst);
+                }
+                self.drop_skus(skus);
+            }
             _ => {
+                self.changes
+                    .everything_time
+                    .fetch_max(now, Ordering::SeqCst);
                 let at = self.next_sequence();
                 self.changes.everything_at.store(at, Ordering::SeqCst);
                 self.scopes.clear();
@@ -221,6 +248,17 @@ impl AvailabilityCache {
     /// Taken before reading PostgreSQL, handed to `remember` with what was read.
     pub(super) fn ticket(&self) -> ReadTicket {
         ReadTicket(self.changes.sequence.load(Ordering::SeqCst))
+    }
+
+    /// When the last change this cache has heard of that covers `skus` or their scope arrived
+    /// (`monotonic_nanos`; 0: none). Every such change was committed by then.
+    pub(super) fn changed_at(&self, skus: &[&Sku]) -> u64 {
+        skus.iter()
+            .map(|sku| self.changes.stripe_time(sku).load(Ordering::SeqCst))
+            .fold(
+                self.changes.everything_time.load(Ordering::SeqCst),
+                u64::max,
+            )
     }
 
     /// The scope's stock and defaults, if still valid at `now`.
@@ -489,6 +527,20 @@ mod tests {
             .collect();
         cache.apply(&Change::Skus(many));
         assert!(cache.sku(stock(), &a, t0()).is_none());
+    }
+
+    #[test]
+    fn a_change_is_dated_for_its_skus_and_a_change_to_everything_for_all() {
+        let cache = cache(60);
+        let (a, b) = (sku("A"), sku("B"));
+        let before = monotonic_nanos();
+        cache.apply(&Change::Skus(vec![a.clone()]));
+        let a_changed = cache.changed_at(&[&a]);
+        assert!(a_changed >= before);
+        assert!(cache.changed_at(&[&b]) < before, "B did not change");
+        assert_eq!(cache.changed_at(&[&a, &b]), a_changed);
+        cache.apply(&Change::Everything);
+        assert!(cache.changed_at(&[&b]) > a_changed);
     }
 
     #[test]

@@ -159,25 +159,31 @@ impl Repo {
             Some((is_order, id)) => (i32::from(is_order), id),
             None => (-1, String::new()),
         };
-        let rows: Vec<(i32, String, Decimal, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "SELECT kind, id, qty, expires_at FROM ( \
-               SELECT 0 AS kind, cart_id AS id, quantity AS qty, expires_at FROM cart_hold \
-               WHERE stock_id = $1 AND sku = $2 AND expires_at > $3 \
-               UNION ALL \
-               SELECT 1, l.order_id, l.ordered - l.shipped - l.canceled, NULL \
-               FROM order_line l JOIN sales_order o ON o.order_id = l.order_id \
-               WHERE o.stock_id = $1 AND l.sku = $2 AND o.status = 'OPEN' AND l.reserved \
-                 AND l.ordered - l.shipped - l.canceled > 0 \
-             ) h WHERE (kind, id) > ($4, $5) ORDER BY kind, id LIMIT $6",
-        )
-        .bind(stock.get())
-        .bind(sku.as_str())
-        .bind(self.clock.now())
-        .bind(after_kind)
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let now = self.clock.now();
+        let after_id = after_id.as_str();
+        let rows: Vec<(i32, String, Decimal, Option<DateTime<Utc>>)> = self
+            .read_anywhere(0, |pool| async move {
+                Ok(sqlx::query_as(
+                    "SELECT kind, id, qty, expires_at FROM ( \
+                       SELECT 0 AS kind, cart_id AS id, quantity AS qty, expires_at FROM cart_hold \
+                       WHERE stock_id = $1 AND sku = $2 AND expires_at > $3 \
+                       UNION ALL \
+                       SELECT 1, l.order_id, l.ordered - l.shipped - l.canceled, NULL \
+                       FROM order_line l JOIN sales_order o ON o.order_id = l.order_id \
+                       WHERE o.stock_id = $1 AND l.sku = $2 AND o.status = 'OPEN' AND l.reserved \
+                         AND l.ordered - l.shipped - l.canceled > 0 \
+                     ) h WHERE (kind, id) > ($4, $5) ORDER BY kind, id LIMIT $6",
+                )
+                .bind(stock.get())
+                .bind(sku.as_str())
+                .bind(now)
+                .bind(after_kind)
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(&pool)
+                .await?)
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(kind, id, quantity, expires_at)| Holder {

@@ -16,6 +16,7 @@ mod order_batch_stats;
 mod order_dispatch;
 pub mod orders;
 mod page_token_key;
+mod read_replicas;
 mod rows;
 mod running_batches;
 pub mod settings;
@@ -39,6 +40,7 @@ use changes::Change;
 pub use error::RepoError;
 pub use order_batch_stats::OrderBatchStats;
 pub use order_dispatch::{DEFAULT_ORDER_BATCH_MIN_WAITING, DEFAULT_ORDER_BATCHES, OrderBatching};
+pub use read_replicas::{DEFAULT_READ_REPLICA_MAX_LAG, ReadReplicaStats, ReadRoutingStats};
 
 use crate::{
     clock::{SharedClock, SystemClock},
@@ -74,6 +76,8 @@ pub struct Repo {
     publisher: Option<changes::Publisher>,
     /// The page-token key, once read; shared by every clone.
     page_token_key: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<[u8]>>>,
+    /// Standbys that may answer reads which feed no decision, when configured.
+    read_replicas: Option<read_replicas::ReadReplicas>,
 }
 
 impl Repo {
@@ -93,6 +97,7 @@ impl Repo {
             availability_cache: None,
             publisher: None,
             page_token_key: std::sync::Arc::default(),
+            read_replicas: None,
         }
     }
 

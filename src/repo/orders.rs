@@ -309,21 +309,24 @@ impl Repo {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<LedgerRow>, RepoError> {
-        let known: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM sales_order WHERE order_id = $1")
-                .bind(order_id.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-        known.ok_or_else(|| order_not_found(order_id))?;
-        Ok(sqlx::query_as::<_, LedgerRow>(
-            "SELECT id, stock_id, sku, quantity, event, object_id, created_at FROM reservation \
-             WHERE order_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(order_id.as_str())
-        .bind(after.unwrap_or(0))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        self.read_anywhere(0, |pool| async move {
+            let known: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM sales_order WHERE order_id = $1")
+                    .bind(order_id.as_str())
+                    .fetch_optional(&pool)
+                    .await?;
+            known.ok_or_else(|| order_not_found(order_id))?;
+            Ok(sqlx::query_as::<_, LedgerRow>(
+                "SELECT id, stock_id, sku, quantity, event, object_id, created_at FROM reservation \
+                 WHERE order_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(order_id.as_str())
+            .bind(after.unwrap_or(0))
+            .bind(i64::from(limit))
+            .fetch_all(&pool)
+            .await?)
+        })
+        .await
     }
 }
 

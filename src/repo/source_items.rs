@@ -189,13 +189,21 @@ impl Repo {
                 source.as_str(),
             ),
         };
-        let rows = sqlx::query_as::<_, SourceItemRow>(AssertSqlSafe(sql))
-            .bind(value)
-            .bind(after)
-            .bind(i64::from(limit))
-            .bind(only)
-            .fetch_all(&self.pool)
+        let rows = self
+            .read_anywhere(0, |pool| {
+                let sql = sql.clone();
+                async move {
+                    Ok(sqlx::query_as::<_, SourceItemRow>(AssertSqlSafe(sql))
+                        .bind(value)
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .bind(only)
+                        .fetch_all(&pool)
+                        .await?)
+                }
+            })
             .await?;
+        // The primary tells an unknown SKU or source from one a lagging replica lacks.
         if rows.is_empty() && after.is_none() {
             self.ensure_filter_target(filter).await?;
         }

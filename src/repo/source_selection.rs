@@ -150,25 +150,29 @@ impl Repo {
         only: Option<&[String]>,
     ) -> Result<Vec<LowStockItem>, RepoError> {
         let (after_source, after_sku) = after.unwrap_or_default();
-        Ok(sqlx::query_as::<_, LowStockItem>(
-            "SELECT si.source_code, si.sku, si.quantity, \
-               COALESCE(si.notify_stock_qty, p.notify_stock_qty, g.notify_stock_qty) AS notify_stock_qty \
-             FROM source_item si \
-             CROSS JOIN global_settings g \
-             LEFT JOIN product_settings p ON p.sku = si.sku \
-             WHERE ($1::text IS NULL OR si.source_code = $1) \
-               AND ($5::text[] IS NULL OR si.source_code = ANY($5)) \
-               AND (si.source_code, si.sku) > ($2, $3) \
-               AND COALESCE(p.manage_stock, g.manage_stock) \
-               AND si.quantity < COALESCE(si.notify_stock_qty, p.notify_stock_qty, g.notify_stock_qty) \
-             ORDER BY si.source_code, si.sku LIMIT $4",
-        )
-        .bind(source.map(SourceCode::as_str))
-        .bind(after_source)
-        .bind(after_sku)
-        .bind(i64::from(limit))
-        .bind(only)
-        .fetch_all(&self.pool)
-        .await?)
+        let (after_source, after_sku) = (after_source.as_str(), after_sku.as_str());
+        self.read_anywhere(0, |pool| async move {
+            Ok(sqlx::query_as::<_, LowStockItem>(
+                "SELECT si.source_code, si.sku, si.quantity, \
+                   COALESCE(si.notify_stock_qty, p.notify_stock_qty, g.notify_stock_qty) AS notify_stock_qty \
+                 FROM source_item si \
+                 CROSS JOIN global_settings g \
+                 LEFT JOIN product_settings p ON p.sku = si.sku \
+                 WHERE ($1::text IS NULL OR si.source_code = $1) \
+                   AND ($5::text[] IS NULL OR si.source_code = ANY($5)) \
+                   AND (si.source_code, si.sku) > ($2, $3) \
+                   AND COALESCE(p.manage_stock, g.manage_stock) \
+                   AND si.quantity < COALESCE(si.notify_stock_qty, p.notify_stock_qty, g.notify_stock_qty) \
+                 ORDER BY si.source_code, si.sku LIMIT $4",
+            )
+            .bind(source.map(SourceCode::as_str))
+            .bind(after_source)
+            .bind(after_sku)
+            .bind(i64::from(limit))
+            .bind(only)
+            .fetch_all(&pool)
+            .await?)
+        })
+        .await
     }
 }

@@ -76,11 +76,18 @@ impl Repo {
             "SELECT {SOURCE_COLUMNS} FROM source WHERE ($1::text IS NULL OR code > $1) \
              AND ($3::text[] IS NULL OR code = ANY($3)) ORDER BY code LIMIT $2"
         );
-        let rows = sqlx::query_as::<_, SourceRow>(AssertSqlSafe(sql))
-            .bind(after)
-            .bind(i64::from(limit))
-            .bind(only)
-            .fetch_all(&self.pool)
+        let rows = self
+            .read_anywhere(0, |pool| {
+                let sql = sql.clone();
+                async move {
+                    Ok(sqlx::query_as::<_, SourceRow>(AssertSqlSafe(sql))
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .bind(only)
+                        .fetch_all(&pool)
+                        .await?)
+                }
+            })
             .await?;
         rows.into_iter().map(Source::try_from).collect()
     }

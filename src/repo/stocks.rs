@@ -65,15 +65,18 @@ impl Repo {
         after: Option<i32>,
         limit: u32,
     ) -> Result<Vec<Stock>, RepoError> {
-        let mut conn = self.pool.acquire().await?;
-        let rows = sqlx::query_as::<_, StockRow>(
-            "SELECT id, name FROM stock WHERE $1::int IS NULL OR id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?;
-        assemble(&mut conn, rows).await
+        self.read_anywhere(0, |pool| async move {
+            let mut conn = pool.acquire().await?;
+            let rows = sqlx::query_as::<_, StockRow>(
+                "SELECT id, name FROM stock WHERE $1::int IS NULL OR id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+            assemble(&mut conn, rows).await
+        })
+        .await
     }
 
     /// Links sources or changes their priorities; every source must exist.
