@@ -14,6 +14,10 @@ use tracing_subscriber::{
 
 use crate::config::LogFormat;
 
+mod fresh_filter;
+
+use fresh_filter::FreshFilter;
+
 /// What is logged when `RUST_LOG` is unset.
 pub const DEFAULT_LOG_FILTER: &str = "stockd=info,warn";
 
@@ -56,8 +60,9 @@ impl TelemetryGuard {
 /// context when `otlp` is given (the exporter's gRPC channel is spawned on it).
 pub fn init(format: LogFormat, otlp: Option<&OtlpExport>) -> anyhow::Result<TelemetryGuard> {
     // RUST_LOG filters the logs only: quieter logs must not thin out the traces.
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let filter = FreshFilter(
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
+    );
     let provider = otlp.map(otlp_tracer_provider).transpose()?;
     let registry = tracing_subscriber::registry().with(provider.as_ref().map(otel_layer));
     match format {
@@ -135,5 +140,5 @@ where
         .with_targets(transport.map(|target| (target, LevelFilter::OFF)));
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("stockd"))
-        .with_filter(targets)
+        .with_filter(FreshFilter(targets))
 }

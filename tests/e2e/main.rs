@@ -6,6 +6,7 @@
 mod auth;
 mod availability;
 mod availability_cache;
+mod collector;
 mod fulfilment;
 mod health;
 mod holds;
