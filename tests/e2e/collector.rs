@@ -89,6 +89,16 @@ impl Collector {
             .cloned()
             .collect()
     }
+
+    /// The names of the spans received so far that began a trace.
+    pub(crate) fn root_span_names(&self) -> Vec<String> {
+        let spans = self.spans.lock().unwrap();
+        spans
+            .iter()
+            .filter(|(_, span)| span.parent_span_id.is_empty())
+            .map(|(_, span)| span.name.clone())
+            .collect()
+    }
 }
 
 /// A hex trace or span id as the bytes OTLP carries.

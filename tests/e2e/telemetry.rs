@@ -1,11 +1,14 @@
 //! Telemetry as on-call sees it: spans reach an OTLP collector inside the caller's trace, and the
 //! metrics endpoint counts calls by method and status.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+
+use chrono::Utc;
 
 use opentelemetry_proto::tonic::{common::v1::any_value::Value, trace::v1::span::SpanKind};
 use sqlx::PgPool;
 use stockd::{
+    clock::ManualClock,
     grpc::pb,
     repo::MIGRATOR,
     startup::Application,
@@ -199,6 +202,71 @@ async fn with_otlp_export_on_the_log_line_after_a_postgresql_notice_is_kept(pool
     let text = log.join("\n");
     assert!(text.contains("exporting traces over OTLP"), "{text}");
     assert!(text.contains("authentication is off"), "{text}");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_sweepers_passes_start_no_traces(pool: PgPool) {
+    // Arrange: spans exported to a collector, a sweeper every 20 ms, and a hold that expires.
+    let (addr, collector) = Collector::start().await;
+    let provider = telemetry::otlp_tracer_provider(&OtlpExport {
+        endpoint: format!("http://{addr}"),
+        service_name: None,
+    })
+    .unwrap();
+    let _subscriber = tracing_subscriber::registry()
+        .with(telemetry::otel_layer(&provider))
+        .set_default();
+    let clock = ManualClock::new(Utc::now());
+    let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics_listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = TestApp::spawn_app(
+        Application::build(pool, listener, Duration::from_secs(5))
+            .with_clock(Arc::new(clock.clone()))
+            .with_sweep_interval(Duration::from_millis(20))
+            .with_metrics_listener(metrics_listener),
+    )
+    .await;
+    app.stock_items(&[("default", "MUG", "5")]).await;
+    app.reservations()
+        .set_cart_holds(pb::SetCartHoldsRequest {
+            cart_id: "cart-1".into(),
+            scope: Some(crate::support::stock(1)),
+            lines: vec![line("MUG", "1")],
+            ttl_seconds: 60,
+        })
+        .await
+        .unwrap();
+
+    // Act: the hold expires and the sweeper deletes it, among idle passes.
+    clock.advance(chrono::Duration::seconds(61));
+    eventually("the sweeper to delete the expired hold", || async {
+        let text = scrape(metrics_addr).await;
+        (sample(&text, "stockd_holds_expired_total", &[]) == Some(1.0)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let flushing = provider.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Assert: the calls began traces, the sweeper's passes none.
+    let roots = collector.root_span_names();
+    assert!(
+        roots.contains(&"stockd.v1.ReservationService/SetCartHolds".to_owned()),
+        "{roots:?}"
+    );
+    assert!(
+        roots.iter().all(|name| name.starts_with("stockd.v1.")),
+        "{roots:?}"
+    );
+    app.stop().await;
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 /// GETs `/metrics` over plain HTTP/1.1 and returns the body.
