@@ -4,6 +4,7 @@
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
+    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex},
 };
@@ -16,11 +17,12 @@ use opentelemetry_proto::tonic::{
     common::v1::any_value::Value,
     trace::v1::Span,
 };
+use stockd::grpc::pb;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{
     Request, Response, Status,
-    transport::{Channel, Endpoint, Server},
+    transport::{Certificate, Channel, Endpoint, Identity, Server, ServerTlsConfig},
 };
 
 use crate::support::eventually;
@@ -68,6 +70,19 @@ impl Collector {
         Self::serve(Server::builder()).await
     }
 
+    /// Serves OTLP/gRPC over TLS on a free local port, as `identity`; with `client_ca`, only to
+    /// clients whose certificate that CA signed.
+    pub(crate) async fn start_tls(
+        identity: Identity,
+        client_ca: Option<Certificate>,
+    ) -> (SocketAddr, Collector) {
+        let mut tls = ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = client_ca {
+            tls = tls.client_ca_root(ca);
+        }
+        Self::serve(Server::builder().tls_config(tls).unwrap()).await
+    }
+
     async fn serve(mut server: Server) -> (SocketAddr, Collector) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -107,6 +122,84 @@ pub(crate) fn hex(text: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// Calls GetSource on `channel` as a caller whose span `parent` of trace `trace_id` (both hex)
+/// is current.
+pub(crate) async fn get_source_in_trace(channel: Channel, trace_id: &str, parent: &str) {
+    let mut request = tonic::Request::new(pb::GetSourceRequest {
+        code: "default".into(),
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{parent}-01").parse().unwrap(),
+    );
+    pb::source_service_client::SourceServiceClient::new(channel)
+        .get_source(request)
+        .await
+        .unwrap();
+}
+
+/// A CA of the test's own and what it signed, as PEM.
+pub(crate) struct TestCa {
+    pub ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    /// A fresh CA.
+    pub(crate) fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        TestCa {
+            ca_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A certificate and its key, as PEM, for `names` (host names or IP addresses), signed by
+    /// this CA.
+    pub(crate) fn issue(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let params = rcgen::CertificateParams::new(names).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// A directory of PEM files for a test, removed when dropped.
+pub(crate) struct PemFiles(PathBuf);
+
+impl PemFiles {
+    /// A fresh directory under the system's temporary directory.
+    pub(crate) fn new() -> PemFiles {
+        let dir = std::env::temp_dir().join(format!(
+            "stockd-pem-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        PemFiles(dir)
+    }
+
+    /// Writes `pem` to `name` in the directory and returns its path.
+    pub(crate) fn write(&self, name: &str, pem: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    }
+}
+
+impl Drop for PemFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A `stockd serve` process, as the chart runs it, with its standard error kept line by line.

@@ -24,4 +24,5 @@ mod sources;
 mod stocks;
 mod support;
 mod telemetry;
+mod telemetry_tls;
 mod tls;

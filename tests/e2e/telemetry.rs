@@ -23,7 +23,7 @@ use tonic::{Code, Request};
 use tracing_subscriber::prelude::*;
 
 use crate::{
-    collector::{Collector, StockdProcess, hex},
+    collector::{Collector, StockdProcess, get_source_in_trace, hex},
     orders::{line, order},
     support::{TestApp, eventually, own_database_url},
 };
@@ -36,6 +36,7 @@ async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool
     let provider = telemetry::otlp_tracer_provider(&OtlpExport {
         endpoint: format!("http://{addr}"),
         service_name: Some("stockd-under-test".into()),
+        ..OtlpExport::default()
     })
     .unwrap();
     let _subscriber = tracing_subscriber::registry()
@@ -148,19 +149,7 @@ async fn the_stockd_process_flushes_its_spans_when_it_stops(pool: PgPool) {
     const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
     // Act: one traced call, then SIGTERM well before the exporter's 5-second batch delay.
-    let mut request = Request::new(pb::GetSourceRequest {
-        code: "default".into(),
-    });
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-b7ad6b7169203331-01")
-            .parse()
-            .unwrap(),
-    );
-    pb::source_service_client::SourceServiceClient::new(channel)
-        .get_source(request)
-        .await
-        .unwrap();
+    get_source_in_trace(channel, TRACE_ID, "b7ad6b7169203331").await;
     let exit = stockd.stop().await;
 
     // Assert: a clean exit, and the span was exported on the way out, as service "stockd".
@@ -210,7 +199,7 @@ async fn the_sweepers_passes_start_no_traces(pool: PgPool) {
     let (addr, collector) = Collector::start().await;
     let provider = telemetry::otlp_tracer_provider(&OtlpExport {
         endpoint: format!("http://{addr}"),
-        service_name: None,
+        ..OtlpExport::default()
     })
     .unwrap();
     let _subscriber = tracing_subscriber::registry()
