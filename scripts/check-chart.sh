@@ -7,10 +7,14 @@
 #      newest the validator ships; CRDs (the ServiceMonitor) have no offline schema and are checked
 #      against the Service they scrape instead;
 #   4. check that the rendered pieces agree (probe ports, drain vs termination grace period,
-#      migrations, selectors, hardening);
+#      migrations, selectors, hardening, the metrics port open to Prometheus, the database
+#      connections the pods can open within database.connectionBudget);
 #   5. negative checks: broken values (a string port, a typo'd key, no database Secret, a hold TTL
-#      above its maximum, one pooled connection with the availability cache on) and a broken
-#      manifest must all be rejected.
+#      above its maximum, one pooled connection with the availability cache on, pods that can open
+#      more connections than the budget, a ServiceMonitor the NetworkPolicy would block) and a
+#      broken manifest must all be rejected;
+#   6. the README's values table against values.yaml (scripts/lib/chart_values_table.py): every
+#      documented key has a row with its default and description, and no row lacks a key.
 # Installs its two pinned Python packages into a virtualenv on first use
 # (STOCKD_CHART_VENV, default ~/.cache/stockd-chart-venv). Exits non-zero on any failure.
 set -euo pipefail
@@ -42,7 +46,7 @@ if ! have_tools; then
   have_tools || { echo "check-chart: $venv lacks $helm_sdk or $validator after installing" >&2; exit 1; }
 fi
 
-exec "$venv/bin/python" - "$chart" <<'PY'
+PYTHONPATH="scripts/lib${PYTHONPATH:+:$PYTHONPATH}" exec "$venv/bin/python" - "$chart" <<'PY'
 """The chart checks; see the header of scripts/check-chart.sh."""
 import copy
 import pathlib
@@ -55,6 +59,8 @@ import yaml
 import helm_python as helm
 import kubernetes_validate
 from kubernetes_validate.utils import all_versions, major_minor
+
+import chart_values_table
 
 START = time.monotonic()
 CHART = pathlib.Path(sys.argv[1])
@@ -234,6 +240,10 @@ def consistency(docs):
                 p.append(f"the {kind} does not select the server pods")
 
     for sm in by_kind(docs, "ServiceMonitor"):
+        for policy in by_kind(docs, "NetworkPolicy"):
+            if not any(any(port.get("port") == "metrics" for port in rule.get("ports", []))
+                       for rule in policy["spec"]["ingress"]):
+                p.append("the NetworkPolicy blocks the ServiceMonitor's scrapes of port metrics")
         if not selects(sm["spec"]["selector"]["matchLabels"], main_svc["metadata"]["labels"]):
             p.append("the ServiceMonitor does not select the Service")
         for endpoint in sm["spec"]["endpoints"]:
@@ -249,8 +259,27 @@ def consistency(docs):
     return p
 
 
+def peak_connections(docs):
+    """The most database connections the rendered pods can open at once: pods at the HPA's maximum
+    (or the fixed count) plus the rollout's surge, each with its pool and its readiness check's
+    connection; or those pods less the surge beside the migration Job's one."""
+    (deploy,) = by_kind(docs, "Deployment")
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    pods = hpas[0]["spec"]["maxReplicas"] if hpas else deploy["spec"]["replicas"]
+    strategy = deploy["spec"].get("strategy", {})
+    surge = 0
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        surge = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")
+        if isinstance(surge, str):
+            surge = -(-pods * int(surge.rstrip("%")) // 100)
+    per_pod = int(env_of(deploy["spec"]["template"]["spec"]["containers"][0])["STOCKD_DB_MAX_CONNECTIONS"]) + 1
+    job = 1 if by_kind(docs, "Job") else 0
+    return max((pods + surge) * per_pod, pods * per_pod + job)
+
+
 # === the checks ===
 
+DEFAULT_BUDGET = yaml.safe_load((CHART / "values.yaml").read_text())["database"]["connectionBudget"]
 claim, versions = kube_versions()
 span = versions[0] if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
 cases = {f.name: helm.values_from_yaml(f.read_text()) for f in sorted((CHART / "ci").glob("*.yaml"))}
@@ -293,6 +322,9 @@ with helm.Chart.load(str(CHART)) as chart:
         problems = consistency(docs)
         check(not problems, f"{name}: rendered pieces agree (probes, grace period, migrations, selectors, hardening)",
               "\n       ".join(problems))
+        budget = values.get("database", {}).get("connectionBudget", DEFAULT_BUDGET)
+        peak = peak_connections(docs)
+        check(peak <= budget, f"{name}: the pods open at most {peak} database connections, within the budget of {budget}")
 
     base = cases.get("default-values.yaml") or next(iter(cases.values()))
 
@@ -331,6 +363,31 @@ with helm.Chart.load(str(CHART)) as chart:
                             name=RELEASE, namespace=NAMESPACE)),
           "database.maxConnections 1 with the availability cache off renders")
 
+    def renders(values):
+        return lambda: chart.render(values, name=RELEASE, namespace=NAMESPACE)
+
+    rejects("the previous defaults (database.maxConnections 16: 7 pods × 17 = 119 connections) fail rendering",
+            renders(with_value("database.maxConnections", 16)))
+    rejects("autoscaling.maxReplicas 8 (9 pods × 13 = 117 connections) fails rendering",
+            renders(with_value("autoscaling.maxReplicas", 8)))
+    fixed = with_value("autoscaling.enabled", False, with_value("replicaCount", 6))
+    rejects("replicaCount 6 with a 50% surge (9 pods × 13) fails rendering",
+            renders(with_value("updateStrategy", {"type": "RollingUpdate",
+                                                  "rollingUpdate": {"maxSurge": "50%", "maxUnavailable": 0}},
+                               fixed)))
+    no_surge = with_value("updateStrategy", {"type": "RollingUpdate",
+                                             "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+                          with_value("replicaCount", 7, fixed))
+    check(bool(chart.render(no_surge, name=RELEASE, namespace=NAMESPACE)),
+          "replicaCount 7 without a surge (7 × 13 + the migration Job's 1 = 92 connections) renders")
+    rejects("database.connectionBudget 90 under the defaults' 91 connections fails rendering",
+            renders(with_value("database.connectionBudget", 90)))
+    monitored = with_value("metrics", {"enabled": True, "serviceMonitor": {"enabled": True}})
+    rejects("a ServiceMonitor behind the NetworkPolicy with no metrics peers fails rendering",
+            renders(with_value("networkPolicy.prometheusFrom", [], monitored)))
+    docs = render(chart, monitored)
+    check(not consistency(docs), "a ServiceMonitor with the default networkPolicy.prometheusFrom admits its scrapes")
+
     # The validator itself must be awake: a named port in a gRPC probe is invalid Kubernetes.
     docs = render(chart, base)
     deploy = copy.deepcopy(next(d for _, d in docs if d["kind"] == "Deployment"))
@@ -338,6 +395,22 @@ with helm.Chart.load(str(CHART)) as chart:
     problems, _ = k8s_problems([("deployment.yaml", deploy)], versions[:1])
     check(problems, f"a gRPC probe on a named port fails Kubernetes {versions[0]} validation: "
           + ("rejected" if problems else "accepted, but must be rejected"))
+
+print("the README's values table:")
+found = chart_values_table.check(CHART)
+check(not found, "README.md's values table matches values.yaml (keys, defaults, descriptions)", "\n       ".join(found))
+values_text, readme_text = (CHART / "values.yaml").read_text(), (CHART / "README.md").read_text()
+extra = values_text + "\n# -- A value only values.yaml has.\nundocumentedInReadme: 1\n"
+check(chart_values_table.problems(extra, readme_text),
+      "a value that values.yaml documents and the README lacks: rejected")
+row = next(line for line in readme_text.splitlines() if line.startswith("| `replicaCount`"))
+check(chart_values_table.problems(values_text, readme_text.replace(row + "\n", "")),
+      "a README without a row for replicaCount: rejected")
+check(chart_values_table.problems(values_text, readme_text.replace(row, row.replace("`2`", "`3`"))),
+      "a README whose replicaCount default is wrong: rejected")
+bare = values_text.replace("# -- Number of pods when autoscaling is disabled", "# Number of pods when autoscaling is disabled")
+check(chart_values_table.problems(bare, readme_text),
+      "a value in values.yaml without a # -- comment: rejected")
 
 passed, failed = results.count(True), results.count(False)
 print(f"chart checks took {time.monotonic() - START:.1f} s")

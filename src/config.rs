@@ -256,9 +256,27 @@ pub struct AuthConfig {
 /// Traces, metrics and readiness (docs/operations.md).
 #[derive(Debug, Clone, Args)]
 pub struct TelemetryConfig {
-    /// OTLP/gRPC collector to export traces to (plaintext `http://`); unset: no export.
+    /// OTLP/gRPC collector to export traces to: `http://` in plaintext, `https://` over TLS;
+    /// unset: no export.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// PEM CA certificates that verify an `https://` collector instead of the system's roots.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_CERTIFICATE")]
+    pub otlp_certificate: Option<std::path::PathBuf>,
+    /// PEM client certificate chain for an `https://` collector that asks for one (mutual TLS).
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        requires = "otlp_client_key"
+    )]
+    pub otlp_client_certificate: Option<std::path::PathBuf>,
+    /// PEM private key of that client certificate.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        requires = "otlp_client_certificate"
+    )]
+    pub otlp_client_key: Option<std::path::PathBuf>,
     /// `service.name` of exported traces [default: stockd].
     #[arg(long, env = "OTEL_SERVICE_NAME")]
     pub otel_service_name: Option<String>,
@@ -283,6 +301,11 @@ impl TelemetryConfig {
         Some(crate::telemetry::OtlpExport {
             endpoint: endpoint.trim().to_owned(),
             service_name: self.otel_service_name.clone().filter(|n| !n.is_empty()),
+            certificate: self.otlp_certificate.clone(),
+            client_identity: self
+                .otlp_client_certificate
+                .clone()
+                .zip(self.otlp_client_key.clone()),
         })
     }
 
@@ -301,13 +324,24 @@ impl TelemetryConfig {
                 "STOCKD_DB_CHECK_INTERVAL and STOCKD_DB_CHECK_TIMEOUT must be at least 1".into(),
             );
         }
-        if let Some(otlp) = self.otlp()
-            && (!otlp.endpoint.starts_with("http://")
-                || otlp.endpoint.parse::<http::Uri>().is_err())
+        let Some(otlp) = self.otlp() else {
+            return Ok(());
+        };
+        let uri = otlp.endpoint.parse::<http::Uri>().ok();
+        let scheme = uri.as_ref().and_then(http::Uri::scheme_str);
+        let host = uri.as_ref().and_then(http::Uri::host);
+        if !matches!(scheme, Some("http" | "https")) || host.is_none_or(str::is_empty) {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT ({}) must be a gRPC URL such as \
+                 http://otel-collector:4317, or https://… for TLS",
+                otlp.endpoint
+            ));
+        }
+        if scheme == Some("http") && (otlp.certificate.is_some() || otlp.client_identity.is_some())
         {
             return Err(format!(
-                "OTEL_EXPORTER_OTLP_ENDPOINT ({}) must be a plaintext gRPC URL such as \
-                 http://otel-collector:4317",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE apply to \
+                 TLS only: the endpoint {} is plaintext; use https://",
                 otlp.endpoint
             ));
         }
@@ -451,6 +485,55 @@ mod tests {
         assert!(by_default.validate().unwrap_err().contains("at least 2"));
         let off = serve(&["--db-max-connections", "1", "--availability-cache-ms", "0"]);
         assert_eq!(off.validate(), Ok(()));
+    }
+
+    #[test]
+    fn otlp_endpoints_are_http_or_https_urls_and_certificates_need_https() {
+        let endpoint = |url: &str| serve(&["--otlp-endpoint", url]).validate();
+        assert_eq!(endpoint("http://otel-collector:4317"), Ok(()));
+        assert_eq!(endpoint("https://otel-collector:4317"), Ok(()));
+        for wrong in [
+            "otel-collector:4317",
+            "grpc://otel-collector:4317",
+            "https://",
+        ] {
+            assert!(endpoint(wrong).unwrap_err().contains("gRPC URL"), "{wrong}");
+        }
+        let ca = ["--otlp-certificate", "/etc/otel/ca.crt"];
+        let over_tls = serve(&[&["--otlp-endpoint", "https://c:4317"], &ca[..]].concat());
+        assert_eq!(over_tls.validate(), Ok(()));
+        assert_eq!(
+            over_tls.telemetry.otlp().unwrap().certificate,
+            Some("/etc/otel/ca.crt".into())
+        );
+        let plaintext = serve(&[&["--otlp-endpoint", "http://c:4317"], &ca[..]].concat());
+        assert!(plaintext.validate().unwrap_err().contains("TLS only"));
+    }
+
+    #[test]
+    fn an_otlp_client_certificate_comes_with_its_key() {
+        let base = [
+            "stockd",
+            "serve",
+            "--database-url",
+            "postgres://localhost/stockd",
+            "--otlp-endpoint",
+            "https://c:4317",
+        ];
+        let alone = base.iter().chain(&["--otlp-client-certificate", "/c.crt"]);
+        assert!(Cli::try_parse_from(alone).is_err());
+        let both = serve(&[
+            "--otlp-endpoint",
+            "https://c:4317",
+            "--otlp-client-certificate",
+            "/c.crt",
+            "--otlp-client-key",
+            "/c.key",
+        ]);
+        assert_eq!(
+            both.telemetry.otlp().unwrap().client_identity,
+            Some(("/c.crt".into(), "/c.key".into()))
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Structured logs on stderr, filtered by `RUST_LOG`, and, when an OTLP endpoint is configured,
-//! the same spans exported as OpenTelemetry traces over OTLP/gRPC.
+//! the same spans exported as OpenTelemetry traces over OTLP/gRPC, in plaintext or over TLS.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use opentelemetry::{Key, trace::TracerProvider as _};
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing::{Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{
@@ -13,6 +13,11 @@ use tracing_subscriber::{
 };
 
 use crate::config::LogFormat;
+
+mod fresh_filter;
+mod otlp_tls;
+
+use fresh_filter::FreshFilter;
 
 /// What is logged when `RUST_LOG` is unset.
 pub const DEFAULT_LOG_FILTER: &str = "stockd=info,warn";
@@ -25,12 +30,18 @@ pub const DEFAULT_SERVICE_NAME: &str = "stockd";
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where and as whom to export traces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OtlpExport {
-    /// OTLP/gRPC endpoint of a collector, e.g. `http://otel-collector:4317`.
+    /// OTLP/gRPC endpoint of a collector, `http://otel-collector:4317` or, over TLS,
+    /// `https://otel-collector:4317`.
     pub endpoint: String,
     /// `service.name` of the exported spans; `None` for [`DEFAULT_SERVICE_NAME`].
     pub service_name: Option<String>,
+    /// PEM CA certificates that alone verify an `https://` collector; `None` trusts the system's
+    /// roots.
+    pub certificate: Option<PathBuf>,
+    /// PEM certificate chain and key shown to an `https://` collector that asks for one.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// Keeps the trace exporter alive; [`TelemetryGuard::shutdown`] flushes it.
@@ -56,8 +67,9 @@ impl TelemetryGuard {
 /// context when `otlp` is given (the exporter's gRPC channel is spawned on it).
 pub fn init(format: LogFormat, otlp: Option<&OtlpExport>) -> anyhow::Result<TelemetryGuard> {
     // RUST_LOG filters the logs only: quieter logs must not thin out the traces.
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let filter = FreshFilter(
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
+    );
     let provider = otlp.map(otlp_tracer_provider).transpose()?;
     let registry = tracing_subscriber::registry().with(provider.as_ref().map(otel_layer));
     match format {
@@ -86,13 +98,18 @@ pub fn init(format: LogFormat, otlp: Option<&OtlpExport>) -> anyhow::Result<Tele
     Ok(TelemetryGuard { provider })
 }
 
-/// A tracer provider that batches spans to `otlp.endpoint` over gRPC. The sampler follows
+/// A tracer provider that batches spans to `otlp.endpoint` over gRPC (TLS for `https://`,
+/// verified as [`OtlpExport`] says). The sampler follows
 /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (default: parent-based, always on) and the
 /// resource `OTEL_RESOURCE_ATTRIBUTES`. Must be called inside a Tokio runtime context.
 pub fn otlp_tracer_provider(otlp: &OtlpExport) -> anyhow::Result<SdkTracerProvider> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
-        .with_endpoint(otlp.endpoint.clone())
+        .with_endpoint(otlp.endpoint.clone());
+    if let Some(tls) = otlp_tls::client_config(otlp)? {
+        exporter = exporter.with_tls_config(tls);
+    }
+    let exporter = exporter
         .build()
         .with_context(|| format!("building the OTLP exporter for {}", otlp.endpoint))?;
     let service_name = match &otlp.service_name {
@@ -135,5 +152,5 @@ where
         .with_targets(transport.map(|target| (target, LevelFilter::OFF)));
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("stockd"))
-        .with_filter(targets)
+        .with_filter(FreshFilter(targets))
 }

@@ -153,8 +153,9 @@ impl Repo {
     }
 
     /// Deletes up to `batch` history rows and kept adjustment answers older than `keep` by the
-    /// repository's clock; returns how many of each went.
-    #[tracing::instrument(skip_all)]
+    /// repository's clock; returns how many of each went. Below the exported level, like the
+    /// sweeper's other passes: each would otherwise be a trace of its own.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn prune_history(
         &self,
         keep: std::time::Duration,

@@ -197,8 +197,10 @@ impl Repo {
 
     /// Deletes up to `batch` expired holds and the ledger rows of up to `batch` closed orders. Neither
     /// changes a salable quantity: expired holds no longer count, and a closed order's rows net
-    /// to zero per SKU while the totals stay as they are.
-    #[tracing::instrument(skip_all)]
+    /// to zero per SKU while the totals stay as they are. Its span is DEBUG, below what is
+    /// exported: the sweeper calls it every few seconds outside any call, and each would start a
+    /// trace of its own (docs/operations.md, "Traces").
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn compact(&self, batch: u32) -> Result<Compaction, RepoError> {
         let expired_holds = sqlx::query(
             "DELETE FROM cart_hold WHERE ctid = ANY(ARRAY( \

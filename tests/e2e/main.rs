@@ -6,6 +6,7 @@
 mod auth;
 mod availability;
 mod availability_cache;
+mod collector;
 mod fulfilment;
 mod health;
 mod holds;
@@ -29,5 +30,6 @@ mod stock_counts;
 mod stocks;
 mod support;
 mod telemetry;
+mod telemetry_tls;
 mod tls;
 mod tokens_file;

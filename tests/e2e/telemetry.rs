@@ -1,23 +1,14 @@
 //! Telemetry as on-call sees it: spans reach an OTLP collector inside the caller's trace, and the
 //! metrics endpoint counts calls by method and status.
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
-use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
-    },
-    common::v1::any_value::Value,
-    trace::v1::{Span, span::SpanKind},
-};
+use chrono::Utc;
+
+use opentelemetry_proto::tonic::{common::v1::any_value::Value, trace::v1::span::SpanKind};
 use sqlx::PgPool;
 use stockd::{
+    clock::ManualClock,
     grpc::pb,
     repo::MIGRATOR,
     startup::Application,
@@ -27,82 +18,15 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
-use tonic::{Code, Request, Response, Status};
+use tokio_stream::StreamExt;
+use tonic::{Code, Request};
 use tracing_subscriber::prelude::*;
 
 use crate::{
+    collector::{Collector, StockdProcess, get_source_in_trace, hex},
     orders::{line, order},
     support::{TestApp, eventually, own_database_url},
 };
-
-/// A collector's trace endpoint in this process: it keeps every span with its service name.
-#[derive(Clone, Default)]
-struct Collector {
-    spans: Arc<Mutex<Vec<(String, Span)>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut kept = self.spans.lock().unwrap();
-        for resource_spans in request.into_inner().resource_spans {
-            let service = resource_spans
-                .resource
-                .iter()
-                .flat_map(|resource| &resource.attributes)
-                .find(|kv| kv.key == "service.name")
-                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-                .map(|value| match value {
-                    Value::StringValue(name) => name.clone(),
-                    other => format!("{other:?}"),
-                })
-                .unwrap_or_default();
-            for scope_spans in resource_spans.scope_spans {
-                for span in scope_spans.spans {
-                    kept.push((service.clone(), span));
-                }
-            }
-        }
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-impl Collector {
-    /// Serves OTLP/gRPC on a free local port.
-    async fn start() -> (SocketAddr, Collector) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let collector = Collector::default();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(collector.clone()))
-                .serve_with_incoming(TcpListenerStream::new(listener)),
-        );
-        (addr, collector)
-    }
-
-    fn spans_of_trace(&self, trace_id: &[u8]) -> Vec<(String, Span)> {
-        let spans = self.spans.lock().unwrap();
-        spans
-            .iter()
-            .filter(|(_, span)| span.trace_id == trace_id)
-            .cloned()
-            .collect()
-    }
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool: PgPool) {
@@ -112,6 +36,7 @@ async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool
     let provider = telemetry::otlp_tracer_provider(&OtlpExport {
         endpoint: format!("http://{addr}"),
         service_name: Some("stockd-under-test".into()),
+        ..OtlpExport::default()
     })
     .unwrap();
     let _subscriber = tracing_subscriber::registry()
@@ -211,59 +136,21 @@ async fn a_call_with_traceparent_is_exported_as_a_child_of_the_callers_span(pool
 async fn the_stockd_process_flushes_its_spans_when_it_stops(pool: PgPool) {
     // Arrange: a real `stockd serve` exporting to the collector, as the chart configures it.
     let (collector_addr, collector) = Collector::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stockd"))
-        .arg("serve")
-        .env("DATABASE_URL", own_database_url(&pool))
-        .env("STOCKD_GRPC_ADDR", format!("127.0.0.1:{port}"))
-        .env("STOCKD_MIGRATE_ON_START", "false")
-        .env("STOCKD_AUTH_DISABLED", "true")
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://{collector_addr}"),
-        )
-        .env_remove("OTEL_SERVICE_NAME")
+    let endpoint = format!("http://{collector_addr}");
+    let (stockd, channel) = StockdProcess::start(
+        &own_database_url(&pool),
         // Quiet logs must not silence traces.
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let endpoint =
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-    let channel = eventually("stockd to accept connections", || {
-        let endpoint = endpoint.clone();
-        async move { endpoint.connect().await.ok() }
-    })
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("RUST_LOG", "warn"),
+        ],
+    )
     .await;
     const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
     // Act: one traced call, then SIGTERM well before the exporter's 5-second batch delay.
-    let mut request = Request::new(pb::GetSourceRequest {
-        code: "default".into(),
-    });
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-b7ad6b7169203331-01")
-            .parse()
-            .unwrap(),
-    );
-    pb::source_service_client::SourceServiceClient::new(channel)
-        .get_source(request)
-        .await
-        .unwrap();
-    let signalled = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let exit = eventually("stockd to exit", || {
-        let exit = child.try_wait().unwrap();
-        async move { exit }
-    })
-    .await;
+    get_source_in_trace(channel, TRACE_ID, "b7ad6b7169203331").await;
+    let exit = stockd.stop().await;
 
     // Assert: a clean exit, and the span was exported on the way out, as service "stockd".
     assert!(exit.success(), "{exit:?}");
@@ -274,6 +161,101 @@ async fn the_stockd_process_flushes_its_spans_when_it_stops(pool: PgPool) {
         .unwrap_or_else(|| panic!("the server span was not flushed before exit: {spans:?}"));
     assert_eq!(service, "stockd");
     assert_eq!(span.parent_span_id, hex("b7ad6b7169203331"));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn with_otlp_export_on_the_log_line_after_a_postgresql_notice_is_kept(pool: PgPool) {
+    // Arrange: a database already migrated, so that migrating at start draws a NOTICE from
+    // PostgreSQL ("relation already exists, skipping") just before stockd warns that
+    // authentication is off.
+    let (collector_addr, _collector) = Collector::start().await;
+    let endpoint = format!("http://{collector_addr}");
+
+    // Act
+    let (stockd, _channel) = StockdProcess::start(
+        &own_database_url(&pool),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("STOCKD_MIGRATE_ON_START", "true"),
+        ],
+    )
+    .await;
+
+    // Assert: every line of the start is there, the warning included.
+    let log = eventually("the serving line", || {
+        let log = stockd.log();
+        let serving = log.iter().any(|line| line.contains("stockd serving gRPC"));
+        async move { serving.then_some(log) }
+    })
+    .await;
+    let text = log.join("\n");
+    assert!(text.contains("exporting traces over OTLP"), "{text}");
+    assert!(text.contains("authentication is off"), "{text}");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_sweepers_passes_start_no_traces(pool: PgPool) {
+    // Arrange: spans exported to a collector, a sweeper every 20 ms, and a hold that expires.
+    let (addr, collector) = Collector::start().await;
+    let provider = telemetry::otlp_tracer_provider(&OtlpExport {
+        endpoint: format!("http://{addr}"),
+        ..OtlpExport::default()
+    })
+    .unwrap();
+    let _subscriber = tracing_subscriber::registry()
+        .with(telemetry::otel_layer(&provider))
+        .set_default();
+    let clock = ManualClock::new(Utc::now());
+    let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics_listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = TestApp::spawn_app(
+        Application::build(pool, listener, Duration::from_secs(5))
+            .with_clock(Arc::new(clock.clone()))
+            .with_sweep_interval(Duration::from_millis(20))
+            .with_metrics_listener(metrics_listener),
+    )
+    .await;
+    app.stock_items(&[("default", "MUG", "5")]).await;
+    app.reservations()
+        .set_cart_holds(pb::SetCartHoldsRequest {
+            cart_id: "cart-1".into(),
+            scope: Some(crate::support::stock(1)),
+            lines: vec![line("MUG", "1")],
+            ttl_seconds: 60,
+        })
+        .await
+        .unwrap();
+
+    // Act: the hold expires and the sweeper deletes it, among idle passes.
+    clock.advance(chrono::Duration::seconds(61));
+    eventually("the sweeper to delete the expired hold", || async {
+        let text = scrape(metrics_addr).await;
+        (sample(&text, "stockd_holds_expired_total", &[]) == Some(1.0)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let flushing = provider.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Assert: the calls began traces, the sweeper's passes none.
+    let roots = collector.root_span_names();
+    assert!(
+        roots.contains(&"stockd.v1.ReservationService/SetCartHolds".to_owned()),
+        "{roots:?}"
+    );
+    assert!(
+        roots.iter().all(|name| name.starts_with("stockd.v1.")),
+        "{roots:?}"
+    );
+    app.stop().await;
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 /// GETs `/metrics` over plain HTTP/1.1 and returns the body.
