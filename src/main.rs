@@ -81,10 +81,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(config) => startup::serve(*config).await?,
         Command::Migrate(config) => {
             let pool = repo::connect(&config).context("reading DATABASE_URL")?;
-            repo::MIGRATOR
-                .run(&pool)
-                .await
-                .context("migrating the database")?;
+            startup::migrate(&pool).await?;
             tracing::info!("migrations applied");
         }
         Command::DemoData(config) => {

@@ -238,10 +238,7 @@ impl HealthOnly {
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let pool = repo::connect(&config.database).context("reading DATABASE_URL")?;
     if config.migrate_on_start {
-        repo::MIGRATOR
-            .run(&pool)
-            .await
-            .context("migrating the database")?;
+        migrate(&pool).await?;
     }
     let listener = TcpListener::bind(config.grpc_addr)
         .await
@@ -310,4 +307,13 @@ async fn tls_from(config: &ServeConfig) -> anyhow::Result<Option<Tls>> {
         key: read(key)?,
         plaintext_health,
     }))
+}
+
+/// Applies pending migrations; a failure names the server it tried, so a refused certificate or
+/// an unreachable host reads as such.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    repo::MIGRATOR.run(pool).await.with_context(|| {
+        let target = repo::targets::describe(&pool.connect_options());
+        format!("migrating the database at {target}")
+    })
 }

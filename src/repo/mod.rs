@@ -21,6 +21,7 @@ pub mod source_items;
 pub mod source_selection;
 pub mod sources;
 pub mod stocks;
+pub mod targets;
 
 use std::{future::Future, time::Duration};
 

@@ -6,6 +6,7 @@
 mod auth;
 mod availability;
 mod availability_cache;
+mod database_tls;
 mod fulfilment;
 mod health;
 mod holds;
@@ -22,5 +23,7 @@ mod source_items;
 mod sources;
 mod stocks;
 mod support;
+#[path = "../support_pg/mod.rs"]
+mod support_pg;
 mod telemetry;
 mod tls;
