@@ -140,8 +140,7 @@ impl Application {
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
         let readiness = Readiness::new(reporter, metrics.clone());
-        let options = (*repo.pool().connect_options()).clone();
-        let monitor = readiness::start(readiness.clone(), options, self.db_check).await;
+        let monitor = readiness::start(readiness.clone(), repo.pool().clone(), self.db_check).await;
         let plain_health = health.clone();
         let routes = grpc::routes(repo.clone(), health).context("building reflection")?;
         let sweeping = sweeper::spawn(repo.clone(), self.sweep_interval, metrics.clone());

@@ -5,14 +5,10 @@
 
 use std::{path::PathBuf, process::Output};
 
-use clap::Parser;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use stockd::{
-    config::{Cli, Command, DatabaseConfig},
-    repo,
-};
+use stockd::repo;
 
-use crate::support_pg::Cluster;
+use crate::support_pg::{Cluster, stockd_database};
 
 /// A certificate authority, its certificate in PEM.
 struct Ca {
@@ -66,18 +62,9 @@ fn ca_file(cluster: &Cluster, name: &str, ca: &Ca) -> PathBuf {
     path
 }
 
-/// The database settings `stockd migrate --database-url URL` would run with.
-pub(crate) fn database(url: &str) -> DatabaseConfig {
-    let cli = Cli::try_parse_from(["stockd", "migrate", "--database-url", url]).unwrap();
-    match cli.command {
-        Command::Migrate(config) => config,
-        other => panic!("not migrate: {other:?}"),
-    }
-}
-
 /// Whether the session behind `url` is encrypted, as the server sees it.
 async fn session_is_encrypted(url: String) -> Result<bool, sqlx::Error> {
-    let pool = repo::connect(&database(&url))?;
+    let pool = repo::connect(&stockd_database(&url))?;
     let ssl = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .fetch_one(&pool)
         .await;

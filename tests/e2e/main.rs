@@ -7,6 +7,7 @@ mod auth;
 mod availability;
 mod availability_cache;
 mod database_tls;
+mod failover;
 mod fulfilment;
 mod health;
 mod holds;

@@ -8,12 +8,24 @@
 
 #![allow(dead_code)]
 
+use clap::Parser;
+use stockd::config::{self, Cli, DatabaseConfig};
+
 use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicU32, Ordering},
 };
+
+/// The database settings `stockd migrate --database-url URL` would run with.
+pub(crate) fn stockd_database(url: &str) -> DatabaseConfig {
+    let cli = Cli::try_parse_from(["stockd", "migrate", "--database-url", url]).unwrap();
+    match cli.command {
+        config::Command::Migrate(database) => database,
+        other => panic!("not migrate: {other:?}"),
+    }
+}
 
 /// A cluster: its directory, port and binaries.
 pub(crate) struct Cluster {
@@ -51,6 +63,7 @@ impl Cluster {
             "-E",
             "UTF8",
             "--locale=C.UTF-8",
+            "--no-sync",
         ]));
         cluster.configure(&base_settings(&cluster.dir, cluster.port));
         cluster.append(
@@ -86,6 +99,9 @@ impl Cluster {
                 "-R",
                 "-X",
                 "stream",
+                // Without it the backup waits for a spread checkpoint: a minute or more.
+                "--checkpoint=fast",
+                "--no-sync",
             ]));
         standby.configure(&base_settings(&standby.dir, standby.port));
         standby.start();
