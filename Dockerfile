@@ -24,7 +24,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin stockd \
  && install -D -m 0755 target/release/stockd /out/stockd
 
-# glibc and libgcc only (sqlx is built without TLS); no shell, no package manager.
+# glibc and libgcc only (TLS to PostgreSQL is rustls with built-in roots); no shell, no package manager.
 # Pin by digest in a release pipeline: cc-debian12@sha256:…
 FROM gcr.io/distroless/cc-debian12 AS runtime
 ARG VERSION=0.1.0

@@ -98,10 +98,7 @@ async fn run(command: Command, tokens: Option<TokenTable>) -> anyhow::Result<Exi
         Command::Serve(config) => startup::serve(*config, tokens).await?,
         Command::Migrate(config) => {
             let pool = repo::connect(&config).context("reading DATABASE_URL")?;
-            repo::MIGRATOR
-                .run(&pool)
-                .await
-                .context("migrating the database")?;
+            startup::migrate(&pool).await?;
             tracing::info!("migrations applied");
         }
         Command::DemoData(config) => {

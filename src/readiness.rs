@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::{sync::Mutex, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -129,14 +129,11 @@ impl Monitor {
     }
 }
 
-/// Checks the database once now, reports it, then keeps checking every `check.interval`.
-pub async fn start(
-    readiness: Arc<Readiness>,
-    options: PgConnectOptions,
-    check: DbCheck,
-) -> Monitor {
+/// Checks the database once now, reports it, then keeps checking every `check.interval`, on a
+/// connection of its own to wherever `pool` connects (which moves when the primary does).
+pub async fn start(readiness: Arc<Readiness>, pool: PgPool, check: DbCheck) -> Monitor {
     let mut probe = Probe {
-        options,
+        pool,
         timeout: check.timeout,
         connection: None,
         up: true,
@@ -167,7 +164,7 @@ pub async fn start(
 
 /// One connection, kept between checks and replaced when it breaks.
 struct Probe {
-    options: PgConnectOptions,
+    pool: PgPool,
     timeout: Duration,
     connection: Option<PgConnection>,
     /// The last outcome, so a failure is logged once per outage.
@@ -197,7 +194,7 @@ impl Probe {
             Some(connection) => connection,
             None => self
                 .connection
-                .insert(PgConnection::connect_with(&self.options).await?),
+                .insert(PgConnection::connect_with(&self.pool.connect_options()).await?),
         };
         sqlx::query("SELECT 1").execute(&mut *connection).await?;
         Ok(())

@@ -168,8 +168,7 @@ impl Application {
         let metrics = self.metrics_listener.as_ref().map(|_| Metrics::new());
         let (reporter, health) = tonic_health::server::health_reporter();
         let readiness = Readiness::new(reporter, metrics.clone());
-        let options = (*repo.pool().connect_options()).clone();
-        let monitor = readiness::start(readiness.clone(), options, self.db_check).await;
+        let monitor = readiness::start(readiness.clone(), repo.pool().clone(), self.db_check).await;
         let plain_health = health.clone();
         let routes = grpc::routes(repo.clone(), health).context("building reflection")?;
         let sweeping = sweeper::spawn(
@@ -273,10 +272,7 @@ impl HealthOnly {
 pub async fn serve(config: ServeConfig, tokens: Option<TokenTable>) -> anyhow::Result<()> {
     let pool = repo::connect(&config.database).context("reading DATABASE_URL")?;
     if config.migrate_on_start {
-        repo::MIGRATOR
-            .run(&pool)
-            .await
-            .context("migrating the database")?;
+        migrate(&pool).await?;
     }
     let listener = TcpListener::bind(config.grpc_addr)
         .await
@@ -362,4 +358,13 @@ async fn tls_from(config: &ServeConfig) -> anyhow::Result<Option<Tls>> {
         key: read(key)?,
         plaintext_health,
     }))
+}
+
+/// Applies pending migrations; a failure names the server it tried, so a refused certificate or
+/// an unreachable host reads as such.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    repo::MIGRATOR.run(pool).await.with_context(|| {
+        let target = repo::targets::describe(&pool.connect_options());
+        format!("migrating the database at {target}")
+    })
 }

@@ -127,25 +127,35 @@ impl RepoError {
 
 impl From<sqlx::Error> for RepoError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => RepoError::Unavailable(error),
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                Some(pg_codes::SERIALIZATION_FAILURE | pg_codes::DEADLOCK_DETECTED) => {
-                    RepoError::Aborted(error)
-                }
-                Some(
-                    pg_codes::READ_ONLY_SQL_TRANSACTION
-                    | pg_codes::ADMIN_SHUTDOWN
-                    | pg_codes::CANNOT_CONNECT_NOW,
-                ) => RepoError::Unavailable(error),
-                Some(code) if code.starts_with("08") => RepoError::Unavailable(error),
-                _ => RepoError::Database(error),
-            },
-            _ => RepoError::Database(error),
+        let classified = classify(error);
+        if matches!(classified, RepoError::Unavailable(_)) {
+            // A lost connection or a read-only server may mean the primary moved.
+            super::failover::report_trouble();
         }
+        classified
+    }
+}
+
+/// The kind of failure a database error is, for the caller.
+fn classify(error: sqlx::Error) -> RepoError {
+    match &error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => RepoError::Unavailable(error),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(pg_codes::SERIALIZATION_FAILURE | pg_codes::DEADLOCK_DETECTED) => {
+                RepoError::Aborted(error)
+            }
+            Some(
+                pg_codes::READ_ONLY_SQL_TRANSACTION
+                | pg_codes::ADMIN_SHUTDOWN
+                | pg_codes::CANNOT_CONNECT_NOW,
+            ) => RepoError::Unavailable(error),
+            Some(code) if code.starts_with("08") => RepoError::Unavailable(error),
+            _ => RepoError::Database(error),
+        },
+        _ => RepoError::Database(error),
     }
 }
 

@@ -7,6 +7,7 @@ mod availability_cache;
 mod changes;
 pub mod consistency;
 pub mod error;
+mod failover;
 pub mod fulfilment;
 pub mod history;
 pub mod holds;
@@ -25,13 +26,15 @@ pub mod source_items;
 pub mod source_selection;
 pub mod sources;
 pub mod stocks;
+pub mod targets;
 
 use std::{future::Future, time::Duration};
 
 use secrecy::ExposeSecret;
 use sqlx::{
-    Connection, PgPool,
+    Connection, PgConnection, PgPool,
     migrate::Migrator,
+    pool::PoolConnectionMetadata,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
@@ -162,28 +165,48 @@ impl Repo {
     }
 }
 
-/// Opens a lazily connecting pool, so the process starts even while the database is down.
+/// Opens a lazily connecting pool, so the process starts even while the database is down. With
+/// several servers in DATABASE_URL (or `target_session_attrs=read-write`) the pool follows the
+/// primary among them, which needs a Tokio runtime.
 pub fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = config.database_url.expose_secret().parse()?;
+    let targets = targets::Targets::parse(config.database_url.expose_secret())?;
+    let hosts: Vec<PgConnectOptions> = targets.hosts.into_iter().map(session_settings).collect();
+    let options = PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(config.acquire_timeout())
+        .test_before_acquire(false);
+    if targets.find_primary {
+        return failover::Failover::start(hosts, options);
+    }
+    let Some(host) = hosts.into_iter().next() else {
+        return Err(sqlx::Error::Configuration(
+            "DATABASE_URL names no server".into(),
+        ));
+    };
+    Ok(options
+        .before_acquire(|connection, meta| Box::pin(ping_if_idle(connection, meta)))
+        .connect_lazy_with(host))
+}
+
+/// What every session of the service is told when it opens.
+fn session_settings(options: PgConnectOptions) -> PgConnectOptions {
     // Every statement is prepared once per connection and looks rows up by key, so a plan made
     // for one set of parameters serves all; PostgreSQL would otherwise plan the array-driven
     // statements afresh on every call (nearly a third of its CPU in checkout, BENCHMARKS.md).
-    let options = options
+    options
         .application_name("stockd")
-        .options([("plan_cache_mode", "force_generic_plan")]);
-    Ok(PgPoolOptions::new()
-        .max_connections(config.db_max_connections)
-        .acquire_timeout(config.acquire_timeout())
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_AFTER_IDLE {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect_lazy_with(options))
+        .options([("plan_cache_mode", "force_generic_plan")])
+}
+
+/// Checks a pooled connection on its way out only when it sat idle for a while.
+async fn ping_if_idle(
+    connection: &mut PgConnection,
+    meta: PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_AFTER_IDLE {
+        connection.ping().await?;
+    }
+    Ok(true)
 }
 
 /// How long a pooled connection may sit idle before it is checked with a round trip on its way

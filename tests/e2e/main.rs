@@ -7,6 +7,8 @@ mod auth;
 mod availability;
 mod availability_cache;
 mod collector;
+mod database_tls;
+mod failover;
 mod fulfilment;
 mod health;
 mod holds;
@@ -29,6 +31,8 @@ mod sources;
 mod stock_counts;
 mod stocks;
 mod support;
+#[path = "../support_pg/mod.rs"]
+mod support_pg;
 mod telemetry;
 mod telemetry_tls;
 mod tls;

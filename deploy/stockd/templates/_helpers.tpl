@@ -157,6 +157,57 @@ How to reach PostgreSQL; shared by the server and the migration Job.
   value: {{ int .Values.database.maxConnections | quote }}
 - name: STOCKD_DB_ACQUIRE_TIMEOUT
   value: {{ int .Values.database.acquireTimeoutSeconds | quote }}
+{{- with .Values.database.tls.sslMode }}
+- name: PGSSLMODE
+  value: {{ . | quote }}
+{{- end }}
+{{- if include "stockd.databaseCa" . }}
+- name: PGSSLROOTCERT
+  value: /etc/stockd/postgres-ca/{{ .Values.database.tls.caKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when a CA for PostgreSQL's certificate is mounted (database.tls.caSecret or caConfigMap).
+*/}}
+{{- define "stockd.databaseCa" -}}
+{{- if or .Values.database.tls.caSecret .Values.database.tls.caConfigMap }}true{{ end }}
+{{- end }}
+
+{{/*
+The volume mount of the CA for PostgreSQL's certificate, when there is one.
+*/}}
+{{- define "stockd.databaseCaVolumeMount" -}}
+{{- if include "stockd.databaseCa" . }}
+- name: postgres-ca
+  mountPath: /etc/stockd/postgres-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The volume of the CA for PostgreSQL's certificate, from the Secret or else the ConfigMap.
+*/}}
+{{- define "stockd.databaseCaVolume" -}}
+{{- with .Values.database.tls }}
+{{- if .caSecret }}
+- name: postgres-ca
+  secret:
+    secretName: {{ .caSecret }}
+    defaultMode: 0444
+    items:
+      - key: {{ .caKey }}
+        path: {{ .caKey }}
+{{- else if .caConfigMap }}
+- name: postgres-ca
+  configMap:
+    name: {{ .caConfigMap }}
+    defaultMode: 0444
+    items:
+      - key: {{ .caKey }}
+        path: {{ .caKey }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
