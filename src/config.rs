@@ -21,6 +21,11 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
 pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
 /// How long in-flight requests may run after SIGTERM; Kubernetes' grace period must exceed it.
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD_SECS: u64 = 20;
+/// How long stockd keeps serving after SIGTERM while reporting NOT_SERVING, before it stops
+/// accepting: the time load balancers take to stop sending it calls. Kubernetes removes a
+/// terminating pod from its EndpointSlices as SIGTERM is sent, but kube-proxy, ingress
+/// controllers and DNS (CoreDNS answers with a 5 s TTL) apply that a few seconds later.
+pub const DEFAULT_SHUTDOWN_DELAY_SECS: u64 = 5;
 
 /// How long an availability answer may be reused when no change notice ends it first: the bound
 /// on how long a write made outside stockd stays unseen (decision 0006).
@@ -100,6 +105,10 @@ pub struct ServeConfig {
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "STOCKD_SHUTDOWN_GRACE_PERIOD", default_value_t = DEFAULT_SHUTDOWN_GRACE_PERIOD_SECS)]
     pub shutdown_grace_period_secs: u64,
+    /// Seconds stockd keeps serving after SIGTERM or SIGINT, reporting NOT_SERVING, before it
+    /// stops accepting and drains (load balancers need that long to stop sending calls).
+    #[arg(long, env = "STOCKD_SHUTDOWN_DELAY", default_value_t = DEFAULT_SHUTDOWN_DELAY_SECS)]
+    pub shutdown_delay_secs: u64,
     /// Apply pending migrations at start (off when a deployment job runs `stockd migrate`).
     #[arg(long, env = "STOCKD_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
@@ -298,6 +307,11 @@ impl ServeConfig {
         Duration::from_secs(self.shutdown_grace_period_secs)
     }
 
+    /// The shutdown delay as a duration.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+
     /// Cross-field checks clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.telemetry.validate()?;
@@ -364,6 +378,13 @@ mod tests {
         assert!(by_default.validate().unwrap_err().contains("at least 2"));
         let off = serve(&["--db-max-connections", "1", "--availability-cache-ms", "0"]);
         assert_eq!(off.validate(), Ok(()));
+    }
+
+    #[test]
+    fn shutdown_serves_on_for_five_seconds_unless_told_otherwise() {
+        assert_eq!(serve(&[]).shutdown_delay(), Duration::from_secs(5));
+        let none = serve(&["--shutdown-delay-secs", "0"]);
+        assert_eq!(none.shutdown_delay(), Duration::ZERO);
     }
 
     #[test]

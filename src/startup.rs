@@ -31,6 +31,7 @@ pub struct Application {
     order_batching: OrderBatching,
     sweep_interval: Duration,
     grace_period: Duration,
+    shutdown_delay: Duration,
     tokens: Option<TokenTable>,
     metrics_listener: Option<TcpListener>,
     db_check: DbCheck,
@@ -62,6 +63,7 @@ impl Application {
             order_batching: OrderBatching::default(),
             sweep_interval: Duration::from_secs(DEFAULT_SWEEP_INTERVAL_SECS),
             grace_period,
+            shutdown_delay: Duration::ZERO,
             tokens: None,
             metrics_listener: None,
             db_check: DbCheck::default(),
@@ -78,6 +80,13 @@ impl Application {
     /// Requires a bearer token from this table on every call but health and reflection.
     pub fn with_tokens(mut self, tokens: TokenTable) -> Self {
         self.tokens = Some(tokens);
+        self
+    }
+
+    /// Keeps serving for `delay` after the shutdown signal, reporting NOT_SERVING, before it
+    /// stops accepting (none without it: nothing routes calls to an embedded server).
+    pub fn with_shutdown_delay(mut self, delay: Duration) -> Self {
+        self.shutdown_delay = delay;
         self
     }
 
@@ -129,8 +138,9 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting and gives
-    /// in-flight calls the grace period before closing the pool.
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, serves on through the
+    /// shutdown delay, stops accepting and gives in-flight calls the grace period before closing
+    /// the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let notices = tokio_util::sync::CancellationToken::new();
         let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy)
@@ -178,6 +188,17 @@ impl Application {
             () = shutdown => {}
         }
         readiness.drain().await;
+        if !self.shutdown_delay.is_zero() {
+            tracing::info!(
+                delay_secs = self.shutdown_delay.as_secs_f64(),
+                "NOT_SERVING; serving on until load balancers stop sending calls"
+            );
+            tokio::select! {
+                result = &mut server => return result.context("gRPC server failed"),
+                () = tokio::time::sleep(self.shutdown_delay) => {}
+            }
+        }
+        tracing::info!("no longer accepting connections; draining in-flight calls");
         let _ = drain_tx.send(());
         match tokio::time::timeout(self.grace_period, &mut server).await {
             Ok(result) => result.context("gRPC server failed while draining")?,
@@ -262,6 +283,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
     let mut app = Application::build(pool, listener, config.shutdown_grace_period())
+        .with_shutdown_delay(config.shutdown_delay())
         .with_hold_policy(policy)
         .with_availability_cache(config.availability_cache())
         .with_order_batching(config.order_batching())

@@ -299,13 +299,11 @@ impl Repo {
             let mut tx = self.pool.begin().await?;
             // Only an existing row is locked: a missing one is created by the copy function,
             // which waits for any other transaction creating it.
-            sqlx::query(
-                "SELECT 1 FROM stock_sku WHERE stock_id = $1 AND sku = $2 FOR UPDATE",
-            )
-            .bind(stock_id)
-            .bind(sku)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("SELECT 1 FROM stock_sku WHERE stock_id = $1 AND sku = $2 FOR UPDATE")
+                .bind(stock_id)
+                .bind(sku)
+                .execute(&mut *tx)
+                .await?;
             let differs: bool = sqlx::query_scalar(kind.differs())
                 .bind(stock_id)
                 .bind(sku)

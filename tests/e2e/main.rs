@@ -17,6 +17,7 @@ mod pool;
 mod proxy;
 mod readiness;
 mod replicas;
+mod rollout;
 mod settings;
 mod source_items;
 mod sources;

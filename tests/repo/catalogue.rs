@@ -132,12 +132,10 @@ async fn a_corrupt_row_is_an_error_not_a_panic(pool: PgPool) {
 }
 
 async fn totals_rows(repo: &Repo) -> Vec<(i32, String, String)> {
-    sqlx::query_as(
-        "SELECT stock_id, sku, (reserved::float8)::text FROM stock_sku ORDER BY 1, 2",
-    )
-    .fetch_all(repo.pool())
-    .await
-    .unwrap()
+    sqlx::query_as("SELECT stock_id, sku, (reserved::float8)::text FROM stock_sku ORDER BY 1, 2")
+        .fetch_all(repo.pool())
+        .await
+        .unwrap()
 }
 
 /// Another source, linked to no stock yet.
@@ -288,14 +286,12 @@ async fn each_stock_copy_of_source_items_follows_every_write(pool: PgPool) {
 
 /// The backorder mode a (stock, SKU) row copies from the product's settings; `None` without a row.
 async fn product_copy(repo: &Repo, stock: i32, sku: &str) -> Option<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT product_backorders FROM stock_sku WHERE stock_id = $1 AND sku = $2",
-    )
-    .bind(stock)
-    .bind(sku)
-    .fetch_optional(repo.pool())
-    .await
-    .unwrap()
+    sqlx::query_scalar("SELECT product_backorders FROM stock_sku WHERE stock_id = $1 AND sku = $2")
+        .bind(stock)
+        .bind(sku)
+        .fetch_optional(repo.pool())
+        .await
+        .unwrap()
 }
 
 fn set_product(values: SettingValues) -> SettingsPatch {
