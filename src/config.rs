@@ -39,6 +39,10 @@ pub const DEPLOYED_AVAILABILITY_CACHE: AvailabilityCacheConfig = AvailabilityCac
     max_skus: DEFAULT_AVAILABILITY_CACHE_SKUS,
 };
 
+/// Seconds between checks of the tokens file and TLS certificate for a new version. A Secret
+/// volume takes up to a minute or two to show a changed Secret, so a few seconds more is nothing.
+pub const DEFAULT_RELOAD_INTERVAL_SECS: u64 = 5;
+
 /// How often expired holds are deleted and closed orders' ledger rows compacted. Expiry itself
 /// never waits for this: an expired hold stops counting at once.
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 30;
@@ -145,6 +149,10 @@ pub struct ServeConfig {
     /// Seconds between passes of the sweeper that deletes expired holds and compacts the ledger.
     #[arg(long, env = "STOCKD_SWEEP_INTERVAL", default_value_t = DEFAULT_SWEEP_INTERVAL_SECS)]
     pub sweep_interval_secs: u64,
+    /// Seconds between checks of the tokens file and the TLS certificate and key for new content,
+    /// which is then loaded without a restart (0: only on SIGHUP).
+    #[arg(long, env = "STOCKD_RELOAD_INTERVAL", default_value_t = DEFAULT_RELOAD_INTERVAL_SECS)]
+    pub reload_interval_secs: u64,
     /// Who may call.
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -305,6 +313,11 @@ impl ServeConfig {
     /// The shutdown grace period as a duration.
     pub fn shutdown_grace_period(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_period_secs)
+    }
+
+    /// The reload check's period; zero checks only on SIGHUP.
+    pub fn reload_interval(&self) -> Duration {
+        Duration::from_secs(self.reload_interval_secs)
     }
 
     /// The shutdown delay as a duration.

@@ -95,6 +95,19 @@ impl TokenTable {
     }
 }
 
+/// Reads and parses the tokens file at `path`, at start and at each reload; a file with no token
+/// is refused, since it would lock every caller out.
+pub fn load_tokens(path: &std::path::Path) -> Result<TokenTable, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading the tokens file {}: {e}", path.display()))?;
+    let table =
+        TokenTable::parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))?;
+    if table.is_empty() {
+        return Err(format!("tokens file {}: holds no token", path.display()));
+    }
+    Ok(table)
+}
+
 fn parse_line(line: &str) -> Result<(String, Grant), String> {
     let mut words = line.split_whitespace();
     let hash = words.next().unwrap_or_default().to_ascii_lowercase();

@@ -66,6 +66,10 @@ pub const CACHE_ENTRIES: &str = "stockd_availability_cache_entries";
 /// GetSalableQuantities SKUs by `source`: `cache` (answered from an entry) or `database`.
 pub const CACHE_SKUS: &str = "stockd_availability_cache_skus_total";
 
+/// Reloads of files read at start, by `what` (`tokens`, `tls`) and `outcome` (`reloaded`, or
+/// `refused` when the new version did not load and the one in force stayed).
+pub const CONFIG_RELOADS: &str = "stockd_config_reloads_total";
+
 /// Latency buckets in seconds: a cached read takes about a millisecond, a contended order tens.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -159,6 +163,10 @@ impl Metrics {
             (
                 CACHE_SKUS,
                 "GetSalableQuantities SKUs answered from the availability cache or the database.",
+            ),
+            (
+                CONFIG_RELOADS,
+                "Reloads of the tokens file or TLS certificate, reloaded or refused.",
             ),
         ];
         for (name, help) in counters {
@@ -300,6 +308,16 @@ impl Metrics {
             .absolute(stats.served);
         self.counter(CACHE_SKUS, vec![Label::new("source", "database")])
             .absolute(stats.read);
+    }
+
+    /// Counts one reload of `what`, done or refused.
+    pub fn config_reload(&self, what: &'static str, reloaded: bool) {
+        let outcome = if reloaded { "reloaded" } else { "refused" };
+        self.counter(
+            CONFIG_RELOADS,
+            vec![Label::new("what", what), Label::new("outcome", outcome)],
+        )
+        .increment(1);
     }
 
     /// The registry in the Prometheus text format.

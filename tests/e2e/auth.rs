@@ -30,7 +30,7 @@ fn tokens() -> TokenTable {
     TokenTable::parse(&text).unwrap()
 }
 
-fn with_token<T>(message: T, token: &str) -> Request<T> {
+pub(crate) fn with_token<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
     request.metadata_mut().insert(
         "authorization",

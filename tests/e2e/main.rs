@@ -16,6 +16,7 @@ mod overloaded_orders;
 mod pool;
 mod proxy;
 mod readiness;
+mod reload;
 mod replicas;
 mod rollout;
 mod settings;
