@@ -56,7 +56,11 @@ impl SecretVolume {
         let version = format!("..v{}", self.version);
         std::fs::create_dir(self.dir.join(&version)).unwrap();
         for (name, content) in files {
-            std::fs::write(self.dir.join(&version).join(name), content).unwrap();
+            let file = self.dir.join(&version).join(name);
+            std::fs::write(&file, content).unwrap();
+            // The chart's defaultMode: readable by the owner and group only.
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o440);
+            std::fs::set_permissions(&file, mode).unwrap();
         }
         let swap = self.dir.join("..data_tmp");
         std::os::unix::fs::symlink(&version, &swap).unwrap();
@@ -302,4 +306,54 @@ async fn a_replaced_certificate_serves_new_connections_and_a_bad_key_is_refused(
     assert!(!trusted_by(addr, &cert_c).await);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_stockd_process_reloads_its_tokens_on_sighup_and_keeps_running(pool: PgPool) {
+    // Arrange: a real `stockd serve`, polling off, so only the signal reloads.
+    let mut volume = SecretVolume::new("process", &[("tokens", &tokens_file(&["old-token"]))]);
+    let port = bind().await.local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stockd"))
+        .arg("serve")
+        .env("DATABASE_URL", crate::support::own_database_url(&pool))
+        .env("STOCKD_GRPC_ADDR", format!("127.0.0.1:{port}"))
+        .env("STOCKD_MIGRATE_ON_START", "false")
+        .env("STOCKD_AUTH_TOKENS_FILE", volume.path("tokens"))
+        .env("STOCKD_RELOAD_INTERVAL", "0")
+        .env("STOCKD_SHUTDOWN_DELAY", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let channel = eventually("stockd to serve", || {
+        let endpoint = endpoint.clone();
+        async move {
+            let channel = endpoint.connect().await.ok()?;
+            read_with(&channel, "old-token").await.ok()?;
+            Some(channel)
+        }
+    })
+    .await;
+    volume.update(&[("tokens", &tokens_file(&["new-token"]))]);
+
+    // Act
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+
+    // Assert: the new token works, the old one is refused, and the process still runs.
+    eventually("the new token to work", || async {
+        read_with(&channel, "new-token").await.ok()
+    })
+    .await;
+    assert_eq!(
+        read_with(&channel, "old-token").await,
+        Err(Code::Unauthenticated)
+    );
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP stopped stockd");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
