@@ -6,7 +6,7 @@
 #      the Kubernetes JSON schemas of every minor version from the chart's kubeVersion floor to the
 #      newest the validator ships; CRDs (the ServiceMonitor) have no offline schema and are checked
 #      against the Service they scrape instead;
-#   4. check that the rendered pieces agree (probe ports, drain vs termination grace period,
+#   4. check that the rendered pieces agree (probe ports, delay + drain vs termination grace period,
 #      migrations, selectors, hardening, the metrics port open to Prometheus, the database
 #      connections the pods can open within database.connectionBudget);
 #   5. negative checks: broken values (a string port, a typo'd key, no database Secret, a hold TTL
@@ -168,12 +168,13 @@ def consistency(docs):
     pod_labels = pod["metadata"]["labels"]
     image = server["image"]
 
-    drain = int(env["STOCKD_SHUTDOWN_GRACE_PERIOD"])
+    # After SIGTERM stockd serves on through the delay, then drains: both before Kubernetes kills it.
+    drain = int(env["STOCKD_SHUTDOWN_DELAY"]) + int(env["STOCKD_SHUTDOWN_GRACE_PERIOD"])
     if not pod["spec"]["terminationGracePeriodSeconds"] > drain:
-        p.append("terminationGracePeriodSeconds does not exceed STOCKD_SHUTDOWN_GRACE_PERIOD")
+        p.append("terminationGracePeriodSeconds does not exceed STOCKD_SHUTDOWN_DELAY + STOCKD_SHUTDOWN_GRACE_PERIOD")
     live = server["livenessProbe"]
     if live["periodSeconds"] * live["failureThreshold"] <= drain:
-        p.append("liveness would fail and restart the container while it drains (period × threshold <= drain)")
+        p.append("liveness would fail and restart the container while it drains (period × threshold <= delay + drain)")
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         if server[probe]["grpc"]["port"] not in port_numbers:
             p.append(f"{probe} asks a port the container does not open")

@@ -10,6 +10,8 @@ export STOCKD_GRPC_ADDR=${STOCKD_GRPC_ADDR:-127.0.0.1:50051}
 if [ -z "${STOCKD_AUTH_TOKENS_FILE:-}" ]; then
   export STOCKD_AUTH_DISABLED=${STOCKD_AUTH_DISABLED:-true}
 fi
+# No load balancer sends calls here: stop at once on Ctrl-C.
+export STOCKD_SHUTDOWN_DELAY=${STOCKD_SHUTDOWN_DELAY:-0}
 cargo build --quiet --bin stockd
 bin=target/debug/stockd
 

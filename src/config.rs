@@ -21,6 +21,11 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
 pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
 /// How long in-flight requests may run after SIGTERM; Kubernetes' grace period must exceed it.
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD_SECS: u64 = 20;
+/// How long stockd keeps serving after SIGTERM while reporting NOT_SERVING, before it stops
+/// accepting: the time load balancers take to stop sending it calls. Kubernetes removes a
+/// terminating pod from its EndpointSlices as SIGTERM is sent, but kube-proxy, ingress
+/// controllers and DNS (CoreDNS answers with a 5 s TTL) apply that a few seconds later.
+pub const DEFAULT_SHUTDOWN_DELAY_SECS: u64 = 5;
 
 /// How long an availability answer may be reused when no change notice ends it first: the bound
 /// on how long a write made outside stockd stays unseen (decision 0006).
@@ -33,6 +38,10 @@ pub const DEPLOYED_AVAILABILITY_CACHE: AvailabilityCacheConfig = AvailabilityCac
     ttl: Duration::from_millis(DEFAULT_AVAILABILITY_CACHE_MS),
     max_skus: DEFAULT_AVAILABILITY_CACHE_SKUS,
 };
+
+/// Seconds between checks of the tokens file and TLS certificate for a new version. A Secret
+/// volume takes up to a minute or two to show a changed Secret, so a few seconds more is nothing.
+pub const DEFAULT_RELOAD_INTERVAL_SECS: u64 = 5;
 
 /// How often expired holds are deleted and closed orders' ledger rows compacted. Expiry itself
 /// never waits for this: an expired hold stops counting at once.
@@ -104,6 +113,10 @@ pub struct ServeConfig {
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "STOCKD_SHUTDOWN_GRACE_PERIOD", default_value_t = DEFAULT_SHUTDOWN_GRACE_PERIOD_SECS)]
     pub shutdown_grace_period_secs: u64,
+    /// Seconds stockd keeps serving after SIGTERM or SIGINT, reporting NOT_SERVING, before it
+    /// stops accepting and drains (load balancers need that long to stop sending calls).
+    #[arg(long, env = "STOCKD_SHUTDOWN_DELAY", default_value_t = DEFAULT_SHUTDOWN_DELAY_SECS)]
+    pub shutdown_delay_secs: u64,
     /// Apply pending migrations at start (off when a deployment job runs `stockd migrate`).
     #[arg(long, env = "STOCKD_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
@@ -144,6 +157,10 @@ pub struct ServeConfig {
     /// (0: forever).
     #[arg(long, env = "STOCKD_HISTORY_RETENTION_DAYS", default_value_t = DEFAULT_HISTORY_RETENTION_DAYS)]
     pub history_retention_days: u32,
+    /// Seconds between checks of the tokens file and the TLS certificate and key for new content,
+    /// which is then loaded without a restart (0: only on SIGHUP).
+    #[arg(long, env = "STOCKD_RELOAD_INTERVAL", default_value_t = DEFAULT_RELOAD_INTERVAL_SECS)]
+    pub reload_interval_secs: u64,
     /// Who may call.
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -418,6 +435,16 @@ impl ServeConfig {
         Duration::from_secs(self.shutdown_grace_period_secs)
     }
 
+    /// The reload check's period; zero checks only on SIGHUP.
+    pub fn reload_interval(&self) -> Duration {
+        Duration::from_secs(self.reload_interval_secs)
+    }
+
+    /// The shutdown delay as a duration.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+
     /// Cross-field checks clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.telemetry.validate()?;
@@ -534,6 +561,13 @@ mod tests {
             both.telemetry.otlp().unwrap().client_identity,
             Some(("/c.crt".into(), "/c.key".into()))
         );
+    }
+
+    #[test]
+    fn shutdown_serves_on_for_five_seconds_unless_told_otherwise() {
+        assert_eq!(serve(&[]).shutdown_delay(), Duration::from_secs(5));
+        let none = serve(&["--shutdown-delay-secs", "0"]);
+        assert_eq!(none.shutdown_delay(), Duration::ZERO);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //!   in one transaction.
 //! - [`grpc`]: the tonic services. Handlers convert, call the repository and convert back;
 //!   `grpc::status` is the only place errors become gRPC statuses.
-//! - [`startup`], [`config`], [`telemetry`], [`shutdown`]: wiring, configuration from flags
-//!   and environment, logs, and graceful shutdown.
+//! - [`startup`], [`config`], [`telemetry`], [`shutdown`], [`reload`], [`tls`]: wiring,
+//!   configuration from flags and environment, logs, graceful shutdown, and files that reload
+//!   without a restart.
 
 pub mod auth;
 pub mod clock;
@@ -22,9 +23,11 @@ pub mod grpc;
 pub mod health_check;
 pub mod observability;
 pub mod readiness;
+pub mod reload;
 pub mod repo;
 pub mod shutdown;
 pub mod startup;
 pub mod sweeper;
 pub mod telemetry;
+pub mod tls;
 pub mod validation;

@@ -1,24 +1,33 @@
 //! Wiring: build the server on a listener and pool handed in, so tests use port 0 and a
 //! database of their own; run it until a shutdown signal, then drain.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
+use rustls::sign::CertifiedKey;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming};
+use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
-    auth::{layer::AuthLayer, tokens::TokenTable},
+    auth::{
+        layer::{AuthLayer, LiveTokens},
+        tokens::TokenTable,
+    },
     clock::{SharedClock, SystemClock},
-    config::{DEFAULT_HISTORY_RETENTION_DAYS, DEFAULT_SWEEP_INTERVAL_SECS, ServeConfig},
+    config::{
+        DEFAULT_HISTORY_RETENTION_DAYS, DEFAULT_RELOAD_INTERVAL_SECS, DEFAULT_SWEEP_INTERVAL_SECS,
+        ServeConfig,
+    },
     domain::HoldPolicy,
     grpc::{self, observe::ObserveLayer},
     observability::{self, Metrics},
     readiness::{self, DbCheck, Readiness},
+    reload::{self, Reload, ReloadTrigger, Watched},
     repo::{self, AvailabilityCacheConfig, DEFAULT_HOLD_POLICY, OrderBatching, Repo},
-    sweeper,
+    sweeper, tls,
 };
 
 /// A bound, ready-to-run stockd.
@@ -32,10 +41,14 @@ pub struct Application {
     sweep_interval: Duration,
     history_retention: Option<Duration>,
     grace_period: Duration,
-    tokens: Option<TokenTable>,
+    shutdown_delay: Duration,
+    tokens: Option<LiveTokens>,
     metrics_listener: Option<TcpListener>,
     db_check: DbCheck,
-    tls: Option<Tls>,
+    tls: Option<ServedTls>,
+    watched: Vec<Box<dyn Reload>>,
+    reload_interval: Duration,
+    reload_trigger: Option<ReloadTrigger>,
     read_replicas: Vec<PgPool>,
     read_replica_max_lag: Duration,
 }
@@ -50,6 +63,12 @@ pub struct Tls {
     pub key: Vec<u8>,
     /// Where `grpc.health.v1` is also served in plaintext, if anywhere.
     pub plaintext_health: Option<TcpListener>,
+}
+
+/// The certificate in force, swapped on reload, and the plaintext health listener.
+struct ServedTls {
+    certs: Arc<ArcSwap<CertifiedKey>>,
+    plaintext_health: Option<TcpListener>,
 }
 
 impl Application {
@@ -68,12 +87,16 @@ impl Application {
                 u64::from(DEFAULT_HISTORY_RETENTION_DAYS) * 86_400,
             )),
             grace_period,
+            shutdown_delay: Duration::ZERO,
             tokens: None,
             metrics_listener: None,
             db_check: DbCheck::default(),
             tls: None,
             read_replicas: Vec::new(),
             read_replica_max_lag: repo::DEFAULT_READ_REPLICA_MAX_LAG,
+            watched: Vec::new(),
+            reload_interval: Duration::from_secs(DEFAULT_RELOAD_INTERVAL_SECS),
+            reload_trigger: None,
         }
     }
 
@@ -85,15 +108,78 @@ impl Application {
         self
     }
 
-    /// Serves gRPC over TLS (and health in plaintext on its own listener, if given).
-    pub fn with_tls(mut self, tls: Tls) -> Self {
-        self.tls = Some(tls);
-        self
+    /// Serves gRPC over TLS with this certificate for good (and health in plaintext on its own
+    /// listener, if given); the certificate and key must go together.
+    pub fn with_tls(mut self, tls: Tls) -> anyhow::Result<Self> {
+        let certs = tls::certified_key(&tls.cert, &tls.key).map_err(anyhow::Error::msg)?;
+        self.tls = Some(ServedTls {
+            certs: Arc::new(ArcSwap::from_pointee(certs)),
+            plaintext_health: tls.plaintext_health,
+        });
+        Ok(self)
+    }
+
+    /// Serves gRPC over TLS with the certificate and key read from these files now, and again
+    /// whenever they change or the reload trigger is pulled.
+    pub fn with_tls_files(
+        mut self,
+        cert: PathBuf,
+        key: PathBuf,
+        plaintext_health: Option<TcpListener>,
+    ) -> anyhow::Result<Self> {
+        let paths = vec![cert.clone(), key.clone()];
+        let load = move || tls::load_files(&cert, &key);
+        let watched = Watched::start("tls", paths, load, |certs| {
+            format!("certificate {}", tls::leaf_fingerprint(certs))
+        })
+        .map_err(anyhow::Error::msg)?;
+        self.tls = Some(ServedTls {
+            certs: watched.live(),
+            plaintext_health,
+        });
+        self.watched.push(Box::new(watched));
+        Ok(self)
     }
 
     /// Requires a bearer token from this table on every call but health and reflection.
     pub fn with_tokens(mut self, tokens: TokenTable) -> Self {
-        self.tokens = Some(tokens);
+        self.tokens = Some(Arc::new(ArcSwap::from_pointee(tokens)));
+        self
+    }
+
+    /// Requires a bearer token from the tokens file at `path`, read now and again whenever it
+    /// changes or the reload trigger is pulled.
+    pub fn with_tokens_file(mut self, path: PathBuf) -> anyhow::Result<Self> {
+        let paths = vec![path.clone()];
+        let watched = Watched::start(
+            "tokens",
+            paths,
+            move || TokenTable::load(&path),
+            |table| format!("{} tokens", table.len()),
+        )
+        .map_err(anyhow::Error::msg)?;
+        self.tokens = Some(watched.live());
+        self.watched.push(Box::new(watched));
+        Ok(self)
+    }
+
+    /// Sets how often files read at start are checked for a new version (zero: only when the
+    /// reload trigger is pulled).
+    pub fn with_reload_interval(mut self, interval: Duration) -> Self {
+        self.reload_interval = interval;
+        self
+    }
+
+    /// Reloads files read at start whenever `trigger` is pulled (SIGHUP in the binary).
+    pub fn with_reload_trigger(mut self, trigger: ReloadTrigger) -> Self {
+        self.reload_trigger = Some(trigger);
+        self
+    }
+
+    /// Keeps serving for `delay` after the shutdown signal, reporting NOT_SERVING, before it
+    /// stops accepting (none without it: nothing routes calls to an embedded server).
+    pub fn with_shutdown_delay(mut self, delay: Duration) -> Self {
+        self.shutdown_delay = delay;
         self
     }
 
@@ -152,8 +238,9 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting and gives
-    /// in-flight calls the grace period before closing the pool.
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, serves on through the
+    /// shutdown delay, stops accepting and gives in-flight calls the grace period before closing
+    /// the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let notices = tokio_util::sync::CancellationToken::new();
         let repo = Repo::with_clock(self.pool, self.clock.clone(), self.hold_policy)
@@ -179,47 +266,50 @@ impl Application {
         );
         let endpoint = (self.metrics_listener.zip(metrics.clone()))
             .map(|(listener, metrics)| observability::serve(listener, metrics, repo.clone()));
+        let reloader = reload::spawn(
+            self.watched,
+            self.reload_interval,
+            self.reload_trigger,
+            metrics.clone(),
+        );
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
-        let auth = AuthLayer::new(self.tokens, self.clock.clone());
-        let mut builder = Server::builder();
-        let mut probes = None;
-        if let Some(tls) = self.tls {
-            let identity = Identity::from_pem(tls.cert, tls.key);
-            builder = builder
-                .tls_config(ServerTlsConfig::new().identity(identity))
-                .context("configuring TLS")?;
-            probes = tls
-                .plaintext_health
-                .map(|listener| health_only(listener, plain_health));
-        }
-        let server = builder
+        let drained = async {
+            let _ = drain_rx.await;
+        };
+        let router = Server::builder()
             .layer(ObserveLayer::new(metrics))
-            .layer(auth)
-            .add_routes(routes)
+            .layer(AuthLayer::new(self.tokens, self.clock.clone()))
+            .add_routes(routes);
+        let mut probes = None;
+        let mut server: ServerFuture = match self.tls {
+            Some(served) => {
+                let config = tls::server_config(tls::CertSlot::new(served.certs))
+                    .map_err(anyhow::Error::msg)
+                    .context("configuring TLS")?;
+                probes = served
+                    .plaintext_health
+                    .map(|listener| health_only(listener, plain_health));
+                let incoming = tls::TlsIncoming::new(self.listener, config);
+                Box::pin(router.serve_with_incoming_shutdown(incoming, drained))
+            }
             // Small gRPC frames wait for Nagle's algorithm otherwise: measured 16x fewer
             // availability answers per second at 4 callers (BENCHMARKS.md).
-            .serve_with_incoming_shutdown(
+            None => Box::pin(router.serve_with_incoming_shutdown(
                 TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                async {
-                    let _ = drain_rx.await;
-                },
-            );
-        tokio::pin!(server);
+                drained,
+            )),
+        };
         tokio::select! {
             result = &mut server => return result.context("gRPC server failed"),
             () = shutdown => {}
         }
         readiness.drain().await;
-        let _ = drain_tx.send(());
-        match tokio::time::timeout(self.grace_period, &mut server).await {
-            Ok(result) => result.context("gRPC server failed while draining")?,
-            Err(_) => tracing::warn!(
-                grace_period_secs = self.grace_period.as_secs(),
-                "in-flight requests did not finish within the grace period"
-            ),
-        }
+        wind_down(server, self.shutdown_delay, drain_tx, self.grace_period).await?;
         if let Some(probes) = probes {
             probes.stop().await;
+        }
+        if let Some(reloader) = reloader {
+            reloader.stop().await;
         }
         sweeping.stop().await;
         notices.cancel();
@@ -231,6 +321,41 @@ impl Application {
         repo.close_read_replicas().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The gRPC server, plaintext or TLS, until it has drained.
+type ServerFuture = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+
+/// After the shutdown signal, with NOT_SERVING reported: serves on through `delay`, then tells
+/// the server to `drain` (stop accepting, GOAWAY) and gives in-flight calls up to `grace`.
+async fn wind_down(
+    mut server: ServerFuture,
+    delay: Duration,
+    drain: tokio::sync::oneshot::Sender<()>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    if !delay.is_zero() {
+        tracing::info!(
+            delay_secs = delay.as_secs_f64(),
+            "NOT_SERVING; serving on until load balancers stop sending calls"
+        );
+        tokio::select! {
+            result = &mut server => return result.context("gRPC server failed"),
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    tracing::info!("no longer accepting connections; draining in-flight calls");
+    let _ = drain.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => result.context("gRPC server failed while draining"),
+        Err(_) => {
+            tracing::warn!(
+                grace_period_secs = grace.as_secs(),
+                "in-flight requests did not finish within the grace period"
+            );
+            Ok(())
+        }
     }
 }
 
@@ -283,6 +408,8 @@ pub async fn serve(config: ServeConfig, tokens: Option<TokenTable>) -> anyhow::R
         None => tracing::warn!("authentication is off (STOCKD_AUTH_DISABLED=true)"),
     }
     let mut app = Application::build(pool, listener, config.shutdown_grace_period())
+        .with_shutdown_delay(config.shutdown_delay())
+        .with_reload_interval(config.reload_interval())
         .with_hold_policy(policy)
         .with_availability_cache(config.availability_cache())
         .with_order_batching(config.order_batching())
@@ -297,12 +424,18 @@ pub async fn serve(config: ServeConfig, tokens: Option<TokenTable>) -> anyhow::R
         tracing::info!(addr = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
         app = app.with_metrics_listener(listener);
     }
-    if let Some(tokens) = tokens {
-        app = app.with_tokens(tokens);
+    #[cfg(unix)]
+    {
+        app = app.with_reload_trigger(reload::on_sighup().context("listening for SIGHUP")?);
     }
-    if let Some(tls) = tls_from(&config).await? {
-        app = app.with_tls(tls);
+    // The tokens were read and checked before start (exit 64 on a bad file); from here on the
+    // file is watched, and a bad new version keeps the last good one.
+    if tokens.is_some()
+        && let Some(path) = &config.auth.auth_tokens_file
+    {
+        app = app.with_tokens_file(path.clone())?;
     }
+    app = with_tls_from(app, &config).await?;
     tracing::info!(
         addr = %app.local_addr()?,
         version = env!("CARGO_PKG_VERSION"),
@@ -336,13 +469,11 @@ fn read_replicas(config: &ServeConfig) -> anyhow::Result<Vec<PgPool>> {
         .collect()
 }
 
-/// Reads the certificate and key, and binds the plaintext health port, when TLS is configured.
-async fn tls_from(config: &ServeConfig) -> anyhow::Result<Option<Tls>> {
+/// Serves TLS from the configured certificate and key files, with the plaintext health port,
+/// when they are set.
+async fn with_tls_from(app: Application, config: &ServeConfig) -> anyhow::Result<Application> {
     let (Some(cert), Some(key)) = (&config.tls.tls_cert, &config.tls.tls_key) else {
-        return Ok(None);
-    };
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        return Ok(app);
     };
     let plaintext_health = match config.tls.plaintext_health_addr {
         Some(addr) => Some(
@@ -353,11 +484,7 @@ async fn tls_from(config: &ServeConfig) -> anyhow::Result<Option<Tls>> {
         None => None,
     };
     tracing::info!("serving gRPC over TLS");
-    Ok(Some(Tls {
-        cert: read(cert)?,
-        key: read(key)?,
-        plaintext_health,
-    }))
+    app.with_tls_files(cert.clone(), key.clone(), plaintext_health)
 }
 
 /// Applies pending migrations; a failure names the server it tried, so a refused certificate or

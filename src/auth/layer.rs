@@ -8,6 +8,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use arc_swap::ArcSwap;
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -17,20 +18,22 @@ use super::{
 };
 use crate::{clock::SharedClock, repo::history::acting_as};
 
+/// The tokens table in force, replaced whole when the tokens file is reloaded; each call reads
+/// it without a lock.
+pub type LiveTokens = Arc<ArcSwap<TokenTable>>;
+
 /// Authentication on (a table of tokens) or off (an explicit choice of the operator).
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
-    tokens: Option<Arc<TokenTable>>,
+    tokens: Option<LiveTokens>,
     clock: SharedClock,
 }
 
 impl AuthLayer {
-    /// Checks every call against `tokens`; `None` lets every call through.
-    pub fn new(tokens: Option<TokenTable>, clock: SharedClock) -> Self {
-        Self {
-            tokens: tokens.map(Arc::new),
-            clock,
-        }
+    /// Checks every call against the table `tokens` holds at the time; `None` lets every call
+    /// through.
+    pub fn new(tokens: Option<LiveTokens>, clock: SharedClock) -> Self {
+        Self { tokens, clock }
     }
 }
 
@@ -74,7 +77,7 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let mut name = None;
         if let Some(tokens) = &self.layer.tokens {
-            match authorize(tokens, &request, &self.layer.clock) {
+            match authorize(&tokens.load(), &request, &self.layer.clock) {
                 Ok(Some(caller)) => {
                     name = Some(caller.name.clone());
                     request.extensions_mut().insert(caller);

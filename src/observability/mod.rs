@@ -75,6 +75,10 @@ pub const READ_REPLICA_LAG: &str = "stockd_read_replica_lag_seconds";
 /// or `replica` with the `replica` label naming which.
 pub const ROUTED_READS: &str = "stockd_routed_reads_total";
 
+/// Reloads of files read at start, by `what` (`tokens`, `tls`) and `outcome` (`reloaded`, or
+/// `refused` when the new version did not load and the one in force stayed).
+pub const CONFIG_RELOADS: &str = "stockd_config_reloads_total";
+
 /// Latency buckets in seconds: a cached read takes about a millisecond, a contended order tens.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -172,6 +176,10 @@ impl Metrics {
             (
                 ROUTED_READS,
                 "Reads that may use a read replica, by the server that answered them.",
+            ),
+            (
+                CONFIG_RELOADS,
+                "Reloads of the tokens file or TLS certificate, reloaded or refused.",
             ),
         ];
         for (name, help) in counters {
@@ -346,6 +354,16 @@ impl Metrics {
             self.counter(ROUTED_READS, target.chain(name()).collect())
                 .absolute(replica.reads);
         }
+    }
+
+    /// Counts one reload of `what`, done or refused.
+    pub fn config_reload(&self, what: &'static str, reloaded: bool) {
+        let outcome = if reloaded { "reloaded" } else { "refused" };
+        self.counter(
+            CONFIG_RELOADS,
+            vec![Label::new("what", what), Label::new("outcome", outcome)],
+        )
+        .increment(1);
     }
 
     /// The registry in the Prometheus text format.

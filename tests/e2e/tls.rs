@@ -22,11 +22,13 @@ async fn grpc_is_served_over_tls_and_health_also_in_plaintext(pool: PgPool) {
     let health_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let health_addr = health_listener.local_addr().unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = Application::build(pool, listener, Duration::from_secs(5)).with_tls(Tls {
-        cert: cert.pem().into_bytes(),
-        key: signing_key.serialize_pem().into_bytes(),
-        plaintext_health: Some(health_listener),
-    });
+    let app = Application::build(pool, listener, Duration::from_secs(5))
+        .with_tls(Tls {
+            cert: cert.pem().into_bytes(),
+            key: signing_key.serialize_pem().into_bytes(),
+            plaintext_health: Some(health_listener),
+        })
+        .unwrap();
     let server = tokio::spawn(app.run_until(std::future::pending::<()>()));
 
     let tls = ClientTlsConfig::new()

@@ -106,10 +106,10 @@ Port the kubelet's gRPC probes use: with TLS on the main port they need the plai
 {{- end }}
 
 {{/*
-Seconds Kubernetes waits after SIGTERM before SIGKILL: the drain plus a margin.
+Seconds Kubernetes waits after SIGTERM before SIGKILL: the delay, the drain and a margin.
 */}}
 {{- define "stockd.terminationGracePeriodSeconds" -}}
-{{- add .Values.shutdown.drainSeconds .Values.shutdown.extraSeconds }}
+{{- add .Values.shutdown.delaySeconds .Values.shutdown.drainSeconds .Values.shutdown.extraSeconds }}
 {{- end }}
 
 {{/*
