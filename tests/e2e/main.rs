@@ -24,6 +24,7 @@ mod source_items;
 mod source_scopes;
 mod sources;
 mod stock_counts;
+mod stockctl;
 mod stocks;
 mod support;
 mod telemetry;
