@@ -381,3 +381,42 @@ async fn settings_set_and_get_on_three_levels(pool: PgPool) {
     assert_eq!(bad.code, 1, "{bad:?}");
     assert!(bad.stderr.contains("unknown setting"), "{bad:?}");
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn availability_order_holders_and_consistency(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.stock_items(&[("default", "MUG", "10")]).await;
+    app.reservations()
+        .place_order(pb::PlaceOrderRequest {
+            order_id: "100000001".into(),
+            sales_channel: Some(pb::SalesChannel {
+                r#type: "website".into(),
+                code: "base".into(),
+            }),
+            lines: vec![pb::QuantityLine {
+                sku: "MUG".into(),
+                quantity: "3".into(),
+            }],
+            cart_id: String::new(),
+        })
+        .await
+        .unwrap();
+
+    let salable = stockctl(&app, &["availability", "MUG"]).await;
+    assert_eq!(salable.last_json()[0]["salable_qty"], "7", "{salable:?}");
+    let holders = stockctl(&app, &["holders", "MUG"]).await;
+    assert_eq!(holders.last_json()[0]["id"], "100000001", "{holders:?}");
+    let order = stockctl(&app, &["order", "get", "100000001"]).await;
+    assert_eq!(order.last_json()[0]["open"], "3", "{order:?}");
+    let canceled = stockctl(&app, &["order", "cancel", "100000001"]).await;
+    assert_eq!(canceled.last_json()[0]["canceled"], "3", "{canceled:?}");
+    let retried = stockctl(&app, &["order", "cancel", "100000001"]).await;
+    assert_eq!(retried.code, 0, "{retried:?}");
+
+    let check = stockctl(&app, &["consistency", "check"]).await;
+    assert_eq!(check.last_json()["summary"]["differences"], 0, "{check:?}");
+    let repair = stockctl(&app, &["consistency", "repair", "--yes"]).await;
+    assert_eq!(repair.code, 0, "{repair:?}");
+    let unasked = stockctl(&app, &["consistency", "repair"]).await;
+    assert_eq!(unasked.code, 1, "no answer on stdin is no: {unasked:?}");
+}
