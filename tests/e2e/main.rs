@@ -31,6 +31,7 @@ mod source_items;
 mod source_scopes;
 mod sources;
 mod stock_counts;
+mod stockctl;
 mod stocks;
 mod support;
 #[path = "../support_pg/mod.rs"]

@@ -28,6 +28,8 @@ pub(crate) use pb::{
 /// A running server and a channel to it; dropping it does not wait, `stop` drains.
 pub(crate) struct TestApp {
     pub channel: Channel,
+    /// The server's address as a URL, for clients started as processes.
+    pub url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -253,6 +255,7 @@ impl TestApp {
             .expect("connect");
         TestApp {
             channel,
+            url: format!("http://{addr}"),
             shutdown: Some(tx),
             server: Some(server),
         }
